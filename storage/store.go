@@ -1,0 +1,128 @@
+// Package storage keeps the payments and deliveries of caddy-cinetpay (SPEC §9) in Badger:
+// one database per directory, writes synced to disk, keys namespaced by CinetPay site_id. Every
+// state change of SPEC §4 is a compare-and-set in one transaction together with the delivery it
+// causes, so a result is on disk before anyone is told about it and is delivered at least once.
+//
+// The package is plain Go: it knows nothing of Caddy or of CinetPay's wire format. Times are
+// passed in by the caller, so tests can drive the clock.
+package storage
+
+import (
+	"time"
+)
+
+// Store is what the module needs from a payment store. Badger implements it; the interface
+// leaves room for a store shared by several instances.
+type Store interface {
+	// Prefix is the prefix of every transaction id this store generates, unique to the store.
+	Prefix() string
+	// OwnsTransaction reports whether a transaction id carries this store's prefix.
+	OwnsTransaction(txid string) bool
+
+	// Claim claims an order for a payment start, atomically (see Claim).
+	Claim(c Claim) (ClaimResult, error)
+	// Get returns a payment, or ErrNotFound.
+	Get(site, txid string) (Payment, error)
+	// Update changes a payment in one compare-and-set transaction (see Badger.Update).
+	Update(site, txid string, now time.Time, fn func(p *Payment) error) (UpdateResult, error)
+	// DueChecks lists payments whose re-check is due at now, soonest first.
+	DueChecks(now time.Time, limit int) ([]Key, error)
+
+	// DueDeliveries lists pending deliveries due at now, soonest first.
+	DueDeliveries(now time.Time, limit int) ([]Delivery, error)
+	// GetDelivery returns a delivery, or ErrNotFound.
+	GetDelivery(site, id string) (Delivery, error)
+	// BeginAttempt leases a due delivery for one attempt (see Badger.BeginAttempt).
+	BeginAttempt(site, id string, now time.Time, lease time.Duration) (Delivery, error)
+	// FinishAttempt records the outcome of the attempt BeginAttempt returned.
+	FinishAttempt(site, id string, attempt int, r AttemptResult) (Delivery, error)
+	// Replay puts a delivery back in the queue, due at now.
+	Replay(site, id string, now time.Time) (Delivery, error)
+
+	// ListPayments and ListDeliveries serve the admin API.
+	ListPayments(f PaymentFilter) ([]Payment, error)
+	ListDeliveries(f DeliveryFilter) ([]Delivery, error)
+
+	// Purge deletes what ended more than keep ago; it returns how many payments it removed.
+	Purge(now time.Time, keep time.Duration) (int, error)
+	// GC reclaims space on disk.
+	GC() error
+	// Close closes the store.
+	Close() error
+}
+
+// Claim asks to start a payment for an order.
+type Claim struct {
+	SiteID      string
+	OrderID     string
+	Amount      int64
+	Currency    string
+	Environment string
+	Now         time.Time
+	// ReuseWindow: a PENDING payment of the order younger than this, with the same amount and
+	// currency, is handed back instead of starting a second one (SPEC §3: 15 minutes).
+	ReuseWindow time.Duration
+	// InitGrace: an INIT payment younger than this is a start in progress; an older one is
+	// stale (the process died during the call) and the re-checker resolves it then.
+	InitGrace time.Duration
+}
+
+// ClaimKind says what Claim decided.
+type ClaimKind int
+
+// The outcomes of Claim.
+const (
+	// ClaimNew: a new payment was stored in state INIT; the caller starts it at CinetPay.
+	ClaimNew ClaimKind = iota
+	// ClaimReuse: the order has a fresh PENDING payment with the same amount and currency.
+	ClaimReuse
+	// ClaimPaid: the order is already paid by the returned payment.
+	ClaimPaid
+	// ClaimBusy: another start of the order is in progress (state INIT).
+	ClaimBusy
+)
+
+// ClaimResult is the answer of Claim.
+type ClaimResult struct {
+	Kind    ClaimKind
+	Payment Payment
+}
+
+// UpdateResult is the answer of Update.
+type UpdateResult struct {
+	Payment Payment
+	// From is the state before the update.
+	From State
+	// Changed reports a state change.
+	Changed bool
+	// Delivery is the delivery the change caused, if any.
+	Delivery *Delivery
+}
+
+// AttemptResult is the outcome of one delivery attempt.
+type AttemptResult struct {
+	At         time.Time
+	Delivered  bool
+	HTTPStatus int
+	Error      string
+	// GiveUp ends the round of attempts: the delivery is kept as failed, replayable.
+	GiveUp bool
+	// NextAttempt is when to try again, when neither delivered nor given up.
+	NextAttempt time.Time
+}
+
+// PaymentFilter selects payments for listing. Empty fields select everything.
+type PaymentFilter struct {
+	SiteID  string
+	State   State
+	OrderID string // needs SiteID
+	Limit   int    // default 100
+}
+
+// DeliveryFilter selects deliveries for listing. Empty fields select everything.
+type DeliveryFilter struct {
+	SiteID        string
+	State         DeliveryState
+	TransactionID string
+	Limit         int // default 100
+}
