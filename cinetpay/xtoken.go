@@ -1,0 +1,72 @@
+package cinetpay
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+)
+
+// XTokenFields are the 16 notification fields whose values, concatenated in
+// this order with no separator, form the message of the x-token HMAC.
+// Modifying this variable has no effect on XToken and ValidXToken, which use
+// a private copy.
+var XTokenFields = [16]string{
+	"cpm_site_id",
+	"cpm_trans_id",
+	"cpm_trans_date",
+	"cpm_amount",
+	"cpm_currency",
+	"signature",
+	"payment_method",
+	"cel_phone_num",
+	"cpm_phone_prefixe",
+	"cpm_language",
+	"cpm_version",
+	"cpm_payment_config",
+	"cpm_page_action",
+	"cpm_custom",
+	"cpm_designation",
+	"cpm_error_message",
+}
+
+// xTokenFields is the copy XToken uses, taken before any code can change
+// XTokenFields.
+var xTokenFields = XTokenFields
+
+// XTokenHeader is the notification header carrying the token.
+const XTokenHeader = "X-Token"
+
+// XToken returns the x-token CinetPay sends with a notification carrying
+// fields: the lowercase hex HMAC-SHA256, keyed with secret (the merchant's
+// Secret Key, not the API key), of the values of XTokenFields concatenated
+// in order. A missing field counts as the empty string (never "None" or
+// "undefined"); fields outside XTokenFields are ignored.
+func XToken(secret string, fields map[string]string) string {
+	return hex.EncodeToString(xTokenMAC(secret, fields))
+}
+
+// ValidXToken reports whether token is the x-token of fields under secret.
+// The comparison is in constant time and accepts upper- or lower-case hex;
+// an empty token, a token of the wrong length or a non-hex token is invalid.
+// An empty secret never validates anything.
+func ValidXToken(secret string, fields map[string]string, token string) bool {
+	if secret == "" || len(token) != 2*sha256.Size {
+		return false
+	}
+	got, err := hex.DecodeString(token)
+	if err != nil {
+		return false
+	}
+	return hmac.Equal(got, xTokenMAC(secret, fields))
+}
+
+func xTokenMAC(secret string, fields map[string]string) []byte {
+	var msg strings.Builder
+	for _, name := range xTokenFields {
+		msg.WriteString(fields[name])
+	}
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(msg.String()))
+	return m.Sum(nil)
+}
