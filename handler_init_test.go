@@ -1,0 +1,305 @@
+package caddycinetpay
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddy-cinetpay/caddy-cinetpay/sandbox"
+	"github.com/caddy-cinetpay/caddy-cinetpay/storage"
+)
+
+func TestStartPayment(t *testing.T) {
+	e := newEnv(t, envOptions{site: "header X-Before-Module kept"})
+	e.shop.setIntent(intentHeaders("order-42", 1500))
+	resp, body := e.do(http.MethodPost, "/checkout/cart", strings.NewReader("x=1"), http.Header{
+		"Content-Type": {"application/x-www-form-urlencoded"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("status %d %q", resp.StatusCode, body)
+	}
+	loc := resp.Header.Get("Location")
+	if !strings.HasPrefix(loc, e.sbSrv.URL+"/pay/") {
+		t.Fatalf("Location %q is not the sandbox's payment page", loc)
+	}
+	if resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("Cache-Control %q", resp.Header.Get("Cache-Control"))
+	}
+	if strings.Contains(body, "the shop's body") || resp.Header.Get("X-Shop") != "" {
+		t.Errorf("shop response leaked: %q %v", body, resp.Header)
+	}
+	if resp.Header.Get("Set-Cookie") != "cart=kept; Path=/" {
+		t.Errorf("shop cookie not kept: %v", resp.Header.Values("Set-Cookie"))
+	}
+	if resp.Header.Get("X-Before-Module") != "kept" {
+		t.Errorf("header set before the module dropped: %v", resp.Header)
+	}
+	for k := range resp.Header {
+		if isCinetpayHeader(k) {
+			t.Errorf("%s reached the browser", k)
+		}
+	}
+
+	// the exact JSON CinetPay got
+	reqs := e.sb.Requests()
+	if len(reqs) != 1 || reqs[0].Path != "/v2/payment" {
+		t.Fatalf("sandbox requests: %+v", reqs)
+	}
+	if !strings.HasPrefix(reqs[0].UserAgent, "caddy-cinetpay/") || reqs[0].ContentType != "application/json" {
+		t.Errorf("user agent %q, content type %q", reqs[0].UserAgent, reqs[0].ContentType)
+	}
+	got := jsonBody(t, reqs[0].Body)
+	txid, _ := got["transaction_id"].(string)
+	if len(txid) != storage.TransactionIDLen || strings.Trim(txid, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != "" {
+		t.Fatalf("transaction_id %q", txid)
+	}
+	want := map[string]string{
+		"apikey":                testAPIKey,
+		"site_id":               testSiteID,
+		"transaction_id":        txid,
+		"amount":                "1500",
+		"currency":              "XOF",
+		"description":           "Commande été 42",
+		"notify_url":            caddyBase + "/cinetpay/notify",
+		"return_url":            caddyBase + "/cinetpay/return?transaction_id=" + txid,
+		"channels":              "ALL",
+		"lang":                  "fr",
+		"metadata":              base64.StdEncoding.EncodeToString([]byte("cart=42")),
+		"customer_name":         "Kouassi",
+		"customer_surname":      "Adjoua",
+		"customer_email":        "adjoua.kouassi@example.test",
+		"customer_phone_number": "+2250707123456",
+		"customer_country":      "CI",
+	}
+	if len(got) != len(want) {
+		t.Errorf("sandbox got %d fields, want %d: %v", len(got), len(want), got)
+	}
+	for k, v := range want {
+		if fmt.Sprint(got[k]) != v {
+			t.Errorf("%s = %v, want %q", k, got[k], v)
+		}
+	}
+	if !strings.Contains(string(reqs[0].Body), `"amount":1500`) {
+		t.Errorf("amount is not a JSON integer: %s", reqs[0].Body)
+	}
+
+	p := e.payment(testSiteID, txid)
+	if p.State != storage.StatePending || p.OrderID != "order-42" || p.Amount != 1500 || p.PaymentURL != loc {
+		t.Fatalf("stored %+v", p)
+	}
+	if len(p.History) != 1 || p.History[0].From != storage.StateInit || p.History[0].To != storage.StatePending {
+		t.Errorf("history %+v", p.History)
+	}
+	e.assertNoSecrets(body, fmt.Sprint(resp.Header))
+}
+
+func TestCheckoutGetPassesThrough(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	resp, body := e.do(http.MethodGet, "/checkout/cart", nil, nil)
+	if resp.StatusCode != http.StatusOK || body != "checkout form" {
+		t.Fatalf("%d %q", resp.StatusCode, body)
+	}
+	if resp.Header.Get("Cinetpay-Amount") != "" || resp.Header.Get("X-Shop") != "dropped" {
+		t.Fatalf("headers %v", resp.Header)
+	}
+	if n := len(e.sb.Requests()); n != 0 {
+		t.Fatalf("%d CinetPay calls on a GET", n)
+	}
+}
+
+func TestResubmitAndConcurrentSubmits(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	tx1, loc1 := e.checkout("order-1", 1000)
+	tx2, loc2 := e.checkout("order-1", 1000)
+	if tx1 != tx2 || loc1 != loc2 || e.sb.PaymentCount() != 1 {
+		t.Fatalf("resubmit started another payment: %s %s (%d)", tx1, tx2, e.sb.PaymentCount())
+	}
+	// another amount is another payment
+	tx3, _ := e.checkout("order-1", 1005)
+	if tx3 == tx1 || e.sb.PaymentCount() != 2 {
+		t.Fatalf("new amount reused the payment")
+	}
+
+	e.shop.setIntent(intentHeaders("order-2", 2000))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	locs := map[string]int{}
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodPost, caddyBase+"/checkout/cart", nil)
+			resp, err := e.client.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			mu.Lock()
+			locs[fmt.Sprint(resp.StatusCode, " ", resp.Header.Get("Location"))]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if len(locs) != 1 || e.sb.PaymentCount() != 3 {
+		t.Fatalf("20 concurrent submits: answers %v, %d payments at CinetPay", locs, e.sb.PaymentCount())
+	}
+	for k := range locs {
+		if !strings.HasPrefix(k, "303 ") {
+			t.Fatalf("answer %q", k)
+		}
+	}
+	if ps := e.payments("site_id=" + testSiteID + "&order_id=order-2"); len(ps) != 1 {
+		t.Fatalf("%d payments stored for order-2", len(ps))
+	}
+
+	// a paid order is not started again: the customer goes to its return page
+	e.act(tx1, "accept")
+	e.waitState(tx1, storage.StateAccepted, 5*time.Second)
+	e.shop.setIntent(intentHeaders("order-1", 1000))
+	resp, _ := e.do(http.MethodPost, "/checkout/cart", nil, nil)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/cinetpay/return?transaction_id="+tx1 {
+		t.Fatalf("paid order: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if e.sb.PaymentCount() != 3 {
+		t.Fatal("paid order started again")
+	}
+}
+
+func TestBadIntentStoresNothing(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	for _, c := range []struct {
+		name string
+		set  func(h http.Header)
+	}{
+		{"not a multiple of 5", func(h http.Header) { h.Set("Cinetpay-Amount", "2503") }},
+		{"decimal amount", func(h http.Header) { h.Set("Cinetpay-Amount", "12.5") }},
+		{"negative amount", func(h http.Header) { h.Set("Cinetpay-Amount", "-5") }},
+		{"zero amount", func(h http.Header) { h.Set("Cinetpay-Amount", "0") }},
+		{"amount twice", func(h http.Header) { h.Add("Cinetpay-Amount", "100") }},
+		{"bad order id", func(h http.Header) { h.Set("Cinetpay-Order-Id", "order 42/../x") }},
+		{"long order id", func(h http.Header) { h.Set("Cinetpay-Order-Id", strings.Repeat("a", 65)) }},
+		{"no order id", func(h http.Header) { h.Del("Cinetpay-Order-Id") }},
+		{"unknown currency", func(h http.Header) { h.Set("Cinetpay-Currency", "EUR") }},
+		{"unknown channel", func(h http.Header) { h.Set("Cinetpay-Channels", "BITCOIN") }},
+		{"bad lang", func(h http.Header) { h.Set("Cinetpay-Lang", "de") }},
+		{"bad percent-encoding", func(h http.Header) { h.Set("Cinetpay-Customer-Name", "%zz") }},
+		{"control character", func(h http.Header) { h.Set("Cinetpay-Description", "a%0Ab") }},
+		{"bad e-mail", func(h http.Header) { h.Set("Cinetpay-Customer-Email", "nobody") }},
+		{"too long", func(h http.Header) { h.Set("Cinetpay-Customer-City", strings.Repeat("x", 101)) }},
+	} {
+		h := intentHeaders("order-bad", 1000)
+		c.set(h)
+		e.shop.setIntent(h)
+		resp, body := e.do(http.MethodPost, "/checkout/cart", nil, nil)
+		if resp.StatusCode != http.StatusBadGateway {
+			t.Errorf("%s: %d %q", c.name, resp.StatusCode, body)
+		}
+		for k := range resp.Header {
+			if isCinetpayHeader(k) {
+				t.Errorf("%s: %s reached the browser", c.name, k)
+			}
+		}
+	}
+	if ps := e.payments(""); len(ps) != 0 || e.sb.PaymentCount() != 0 {
+		t.Fatalf("bad intents stored %d payments, called CinetPay %d times", len(ps), e.sb.PaymentCount())
+	}
+	var named bool
+	for _, l := range e.logLines() {
+		if strings.Contains(l, "Cinetpay-Amount: must be a multiple of 5 for XOF") {
+			named = true
+		}
+	}
+	if !named {
+		t.Error("no error log naming the shop's mistake")
+	}
+	e.assertNoSecrets()
+}
+
+func TestStartFailures(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	// a definite refusal
+	e.sb.SetFaults(sandbox.Faults{Payment: &sandbox.APIFault{Code: "609", Times: 1}})
+	e.shop.setIntent(intentHeaders("order-609", 1000))
+	resp, body := e.do(http.MethodPost, "/checkout/cart", nil, nil)
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("609: %d %q", resp.StatusCode, body)
+	}
+	if ps := e.payments("state=FAILED"); len(ps) != 1 || ps[0].OrderID != "order-609" {
+		t.Fatalf("609 → %+v", ps)
+	}
+
+	// rate limited
+	e.sb.SetFaults(sandbox.Faults{Payment: &sandbox.APIFault{Code: "429", RetryAfter: 7, Times: 1}})
+	e.shop.setIntent(intentHeaders("order-429", 1000))
+	resp, _ = e.do(http.MethodPost, "/checkout/cart", nil, nil)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("429: %d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if ps := e.payments("state=FAILED"); len(ps) != 2 {
+		t.Fatalf("429 → %d FAILED", len(ps))
+	}
+
+	// a timeout: the outcome is unknown (the sandbox does create it, later)
+	e.sb.SetFaults(sandbox.Faults{Payment: &sandbox.APIFault{Hang: sandbox.Duration(3 * time.Second), Times: 1}})
+	e.shop.setIntent(intentHeaders("order-timeout", 1000))
+	start := time.Now()
+	resp, _ = e.do(http.MethodPost, "/checkout/cart", nil, nil)
+	if resp.StatusCode != http.StatusBadGateway || time.Since(start) > 2900*time.Millisecond {
+		t.Fatalf("timeout: %d after %s", resp.StatusCode, time.Since(start))
+	}
+	unknown := e.payments("state=UNKNOWN")
+	if len(unknown) != 1 || unknown[0].NextCheck.IsZero() {
+		t.Fatalf("timeout → %+v", unknown)
+	}
+
+	// 5xx with an HTML page: unknown too
+	e.sb.SetFaults(sandbox.Faults{Payment: &sandbox.APIFault{Status: 502, Times: 1}})
+	e.shop.setIntent(intentHeaders("order-502", 1000))
+	if resp, _ := e.do(http.MethodPost, "/checkout/cart", nil, nil); resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("502: %d", resp.StatusCode)
+	}
+	if n := len(e.payments("state=UNKNOWN")); n != 2 {
+		t.Fatalf("502 → %d UNKNOWN", n)
+	}
+	e.assertNoSecrets()
+}
+
+func TestPaymentURLMustBeOnEndpointHost(t *testing.T) {
+	// a sandbox whose payment pages are on another host
+	e := newEnv(t, envOptions{sandboxPublicURL: "http://evil.example"})
+	e.shop.setIntent(intentHeaders("order-evil", 1000))
+	resp, _ := e.do(http.MethodPost, "/checkout/cart", nil, nil)
+	if resp.StatusCode != http.StatusBadGateway || resp.Header.Get("Location") != "" {
+		t.Fatalf("%d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	// the transaction exists at CinetPay: it stays known and checked
+	if ps := e.payments("state=PENDING"); len(ps) != 1 {
+		t.Fatalf("%+v", ps)
+	}
+}
+
+func TestParseIntentPercentEncoding(t *testing.T) {
+	h := &Handler{Currency: "XOF", Channels: "ALL", Lang: "fr"}
+	hdr := intentHeaders("o1", 100)
+	hdr.Set("Cinetpay-Customer-City", "Abidjan%20%E2%80%94%20Cocody")
+	hdr.Set("Cinetpay-Description", "")
+	in, err := parseIntent(hdr, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.customer["customer_city"] != "Abidjan — Cocody" || in.description != "Order o1" {
+		t.Fatalf("%+v", in)
+	}
+	hdr.Set("Cinetpay-Customer-Phone-Number", "07 07 12 34 56")
+	if in, err := parseIntent(hdr, h); err != nil || in.customer["customer_phone_number"] != "0707123456" {
+		t.Fatalf("%v %v", in, err)
+	}
+	hdr.Set("Cinetpay-Customer-Phone-Number", "07-ab")
+	if _, err := parseIntent(hdr, h); err == nil || strings.Contains(err.Error(), "07-ab") {
+		t.Fatalf("bad phone: %v", err)
+	}
+}

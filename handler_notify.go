@@ -1,0 +1,168 @@
+package caddycinetpay
+
+import (
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-cinetpay/caddy-cinetpay/cinetpay"
+	"github.com/caddy-cinetpay/caddy-cinetpay/storage"
+)
+
+// serveNotify handles CinetPay's notifications (SPEC §5). Nothing in the body is trusted but
+// the transaction id, and only after the x-token checks out: the outcome comes from
+// /v2/payment/check. A state change and its delivery are on disk before the 200.
+func (h *Handler) serveNotify(w http.ResponseWriter, r *http.Request) error {
+	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	repl.Set("http.cinetpay.route", "notify")
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		// CinetPay pings the URL before using it
+		return answer(w, http.StatusOK, "OK")
+	case http.MethodPost:
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		return answer(w, http.StatusMethodNotAllowed, "method not allowed")
+	}
+
+	body, err := io.ReadAll(io.LimitReader(r.Body, cinetpay.MaxNotificationBody+1))
+	if err != nil {
+		metricNotifications.WithLabelValues("bad_request").Inc()
+		return answer(w, http.StatusBadRequest, "unreadable body")
+	}
+	if len(body) > cinetpay.MaxNotificationBody {
+		metricNotifications.WithLabelValues("too_large").Inc()
+		return answer(w, http.StatusRequestEntityTooLarge, "body too large")
+	}
+	fields, err := cinetpay.ParseNotification(r.Header.Get("Content-Type"), body)
+	if err != nil {
+		metricNotifications.WithLabelValues("bad_request").Inc()
+		h.logger.Warn("malformed notification", zap.String("remote_ip", remoteIP(r)), zap.Error(err))
+		return answer(w, http.StatusBadRequest, "malformed notification")
+	}
+	txid := fields["cpm_trans_id"]
+	repl.Set("http.cinetpay.transaction_id", txid)
+
+	e, release, err := h.entry()
+	if err != nil {
+		h.logger.Error("cinetpay store unavailable", zap.Error(err))
+		return answer(w, http.StatusServiceUnavailable, "unavailable")
+	}
+	defer release()
+	ours := e.store.OwnsTransaction(txid)
+
+	if !cinetpay.ValidXToken(h.site.secretKey, fields, r.Header.Get("X-Token")) {
+		metricNotifications.WithLabelValues("bad_token").Inc()
+		h.badToken(e, r, fields, ours)
+		return answer(w, http.StatusUnauthorized, "invalid x-token")
+	}
+	if fields["cpm_site_id"] != h.site.siteID {
+		metricNotifications.WithLabelValues("wrong_site").Inc()
+		h.logger.Warn("notification for another site_id", zap.String("remote_ip", remoteIP(r)))
+		return answer(w, http.StatusForbidden, "wrong site")
+	}
+	if !ours {
+		metricNotifications.WithLabelValues("foreign").Inc()
+		h.logger.Info("notification for a transaction not started by this store; ignored",
+			zap.String("transaction_id", txid))
+		return answer(w, http.StatusOK, "OK")
+	}
+	p, err := e.store.Get(h.site.siteID, txid)
+	if errors.Is(err, storage.ErrNotFound) {
+		metricNotifications.WithLabelValues("unknown").Inc()
+		h.logger.Error("notification for a transaction with this store's prefix that the store does not know "+
+			"(lost data, or another instance on the same prefix); CinetPay will retry",
+			zap.String("transaction_id", txid))
+		return answer(w, http.StatusServiceUnavailable, "unknown transaction")
+	} else if err != nil {
+		h.logger.Error("reading the payment", zap.String("transaction_id", txid), zap.Error(err))
+		return answer(w, http.StatusServiceUnavailable, "unavailable")
+	}
+	repl.Set("http.cinetpay.order_id", p.OrderID)
+
+	switch p.State {
+	case storage.StateAccepted, storage.StateMismatch, storage.StateDuplicate, storage.StateFailed:
+		// final (or never started at CinetPay): nothing can change it
+		metricNotifications.WithLabelValues("settled").Inc()
+		repl.Set("http.cinetpay.status", string(p.State))
+		return answer(w, http.StatusOK, "OK")
+	case storage.StateInit:
+		metricNotifications.WithLabelValues("in_progress").Inc()
+		return answer(w, http.StatusServiceUnavailable, "payment start in progress")
+	case storage.StateRefused, storage.StateExpired:
+		// only a late success could change it; check, but not more than every 15 s
+		res, ran, err := e.checkIfQuiet(h.site, txid, prioNotify)
+		if !ran {
+			metricNotifications.WithLabelValues("settled").Inc()
+			repl.Set("http.cinetpay.status", string(p.State))
+			return answer(w, http.StatusOK, "OK")
+		}
+		return h.notified(w, repl, txid, res, err)
+	}
+	res, err := e.check(h.site, txid, prioNotify)
+	return h.notified(w, repl, txid, res, err)
+}
+
+// notified answers CinetPay after a /check: 200 once the outcome is stored, else 503 so that it
+// retries.
+func (h *Handler) notified(w http.ResponseWriter, repl *caddy.Replacer, txid string, res storage.UpdateResult, err error) error {
+	if err != nil {
+		metricNotifications.WithLabelValues("no_answer").Inc()
+		if errors.Is(err, errNoAnswer) {
+			h.logger.Warn("no usable answer from /v2/payment/check; CinetPay will retry and the payment is re-checked",
+				zap.String("transaction_id", txid), zap.Error(err))
+		} else if !errors.Is(err, errStartInProgress) {
+			h.logger.Error("storing the check outcome", zap.String("transaction_id", txid), zap.Error(err))
+		}
+		return answer(w, http.StatusServiceUnavailable, "try again later")
+	}
+	metricNotifications.WithLabelValues("checked").Inc()
+	repl.Set("http.cinetpay.status", string(res.Payment.State))
+	return answer(w, http.StatusOK, "OK")
+}
+
+// badToken logs a notification whose x-token is missing or wrong. If it names one of our open
+// payments, a re-check is started at once: a wrong secret_key must not leave payments hanging.
+func (h *Handler) badToken(e *storeEntry, r *http.Request, fields map[string]string, ours bool) {
+	txid := fields["cpm_trans_id"]
+	if !ours {
+		h.logger.Warn("notification with a missing or wrong x-token", zap.String("remote_ip", remoteIP(r)))
+		return
+	}
+	p, err := e.store.Get(h.site.siteID, txid)
+	if err != nil || !(p.State.Open() || p.State == storage.StateRefused || p.State == storage.StateExpired) || p.State == storage.StateInit {
+		h.logger.Warn("notification with a missing or wrong x-token", zap.String("remote_ip", remoteIP(r)),
+			zap.String("transaction_id", txid))
+		return
+	}
+	h.logger.Error("notification with a missing or wrong x-token for one of our pending payments: "+
+		"check secret_key (the Secret Key of the back office, not the API key); re-checking the payment",
+		zap.String("remote_ip", remoteIP(r)), zap.String("transaction_id", txid))
+	sc := h.site
+	e.spawn(func() {
+		if _, _, err := e.checkIfQuiet(sc, txid, prioRecheck); err != nil {
+			sc.logger.Warn("early re-check without a usable answer", zap.String("transaction_id", txid), zap.Error(err))
+		}
+	})
+}
+
+// answer writes a short plain-text answer.
+func answer(w http.ResponseWriter, status int, msg string) error {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, err := io.WriteString(w, msg+"\n")
+	return err
+}
+
+// remoteIP is the client IP Caddy determined (trusted proxies considered).
+func remoteIP(r *http.Request) string {
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+		return ip
+	}
+	return r.RemoteAddr
+}

@@ -1,0 +1,636 @@
+// Package caddycinetpay is a Caddy v2 HTTP handler, http.handlers.cinetpay, that puts a correct,
+// hardened CinetPay Checkout v2 integration in front of any shop: it starts payments from a
+// shop's Cinetpay-* response headers, verifies CinetPay's notifications with the x-token HMAC and
+// /v2/payment/check, stores every payment in Badger, and delivers each result once to the shop
+// as RFC 9421-signed headers. See README.md and SPEC.md.
+package caddycinetpay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/caddy-cinetpay/caddy-cinetpay/cinetpay"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler is the CinetPay handler. It serves three kinds of routes on its site: the checkout
+// paths, where a shop's response carrying Cinetpay-* headers starts a payment; the notify path,
+// where CinetPay posts notifications; and the return path, where the customer's browser comes
+// back. On every request it removes client-sent Cinetpay-* headers, and on every response the
+// Cinetpay-* headers the shop set.
+//
+// Only global placeholders ({env.*}, {file.*}) are allowed in its fields; they are resolved
+// once, at load. A request placeholder is a load error.
+type Handler struct {
+	// The merchant's CinetPay API key ("apikey"). Required. Never logged.
+	APIKey string `json:"api_key,omitempty"`
+
+	// The merchant's CinetPay site id ("site_id"). Required. Payments are stored under it, and
+	// two handlers with one site_id must agree on its configuration.
+	SiteID string `json:"site_id,omitempty"`
+
+	// The merchant's Secret Key (CinetPay back office, "Intégrations"), which checks the
+	// x-token of notifications. Not the API key. Required. Never logged.
+	SecretKey string `json:"secret_key,omitempty"`
+
+	// The key that signs the headers sent to the shop (RFC 9421, hmac-sha256). Required.
+	SigningKey *SigningKey `json:"signing_key,omitempty"`
+
+	// Base URL of the CinetPay API. Default: https://api-checkout.cinetpay.com. It must be
+	// https unless its host is a loopback address (a local sandbox). Results carry
+	// Cinetpay-Environment "live" when this is CinetPay's host, else "sandbox".
+	Endpoint string `json:"endpoint,omitempty"`
+
+	// Path patterns (Caddy path matcher syntax) whose shop responses may start a payment.
+	// Default: none (the handler then only serves notify and return).
+	Checkout []string `json:"checkout,omitempty"`
+
+	// HTTP methods that may start a payment on checkout paths. Default: POST. Other methods
+	// pass through untouched.
+	CheckoutMethods []string `json:"checkout_methods,omitempty"`
+
+	// Path where CinetPay posts notifications. Default: /cinetpay/notify. Must not fall under
+	// a checkout pattern.
+	Notify string `json:"notify,omitempty"`
+
+	// Path where the customer's browser returns. Default: /cinetpay/return. Must not fall
+	// under a checkout pattern.
+	Return string `json:"return,omitempty"`
+
+	// URL where results are delivered to the shop (a POST with signed headers, no body).
+	// Required; http or https; must not point at this site itself.
+	Forward string `json:"forward,omitempty"`
+
+	// Public base URL of the site, for notify_url and return_url. Required in JSON; the
+	// Caddyfile fills it in from the site address when the block has exactly one address with
+	// a host name.
+	PublicURL string `json:"public_url,omitempty"`
+
+	// Badger directory. Default: Caddy's data directory + /cinetpay. Handlers naming one
+	// directory share one store.
+	Storage string `json:"storage,omitempty"`
+
+	// Currency when the shop sends no Cinetpay-Currency: XOF, XAF, CDF, GNF or USD. Default XOF.
+	Currency string `json:"currency,omitempty"`
+
+	// Channels when the shop sends no Cinetpay-Channels: ALL, MOBILE_MONEY, CREDIT_CARD or
+	// WALLET. Default ALL.
+	Channels string `json:"channels,omitempty"`
+
+	// Language of CinetPay's payment page when the shop sends no Cinetpay-Lang: fr or en.
+	// Default fr.
+	Lang string `json:"lang,omitempty"`
+
+	// Timeout of one CinetPay API call. Default 15s, at most 2m.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+
+	// Most CinetPay API calls per second for this site, shared by starts, notifications,
+	// returns and re-checks (notifications first). Default 10.
+	RateLimit int `json:"rate_limit,omitempty"`
+
+	// Timeout of one delivery attempt to forward. Default 10s, at most 2m.
+	ForwardTimeout caddy.Duration `json:"forward_timeout,omitempty"`
+
+	site     *siteConfig
+	app      *App
+	checkout caddyhttp.MatchPath
+	notify   caddyhttp.MatchPath
+	ret      caddyhttp.MatchPath
+	logger   *zap.Logger
+}
+
+// SigningKey is a key id and key that sign the headers sent to the shop. The shop's verifier
+// picks its key by the id, so keys can be rotated.
+type SigningKey struct {
+	// Key id, sent as keyid: letters, digits, '.', '_' or '-', at most 64.
+	ID string `json:"id,omitempty"`
+	// The key: at least 32 bytes, used as its bytes. Never logged.
+	Key string `json:"key,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.cinetpay",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Defaults.
+const (
+	defaultNotify         = "/cinetpay/notify"
+	defaultReturn         = "/cinetpay/return"
+	defaultCurrency       = "XOF"
+	defaultChannels       = "ALL"
+	defaultLang           = "fr"
+	defaultTimeout        = 15 * time.Second
+	defaultForwardTimeout = 10 * time.Second
+	defaultRateLimit      = 10
+	maxTimeout            = 2 * time.Minute
+	minSigningKeyLen      = 32
+)
+
+var (
+	siteIDRe  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	keyIDRe   = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+	orderIDRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+	methodRe  = regexp.MustCompile(`^[A-Z]{1,16}$`)
+)
+
+// Provision resolves global placeholders, applies defaults, checks the configuration and
+// registers the site with the cinetpay app, which opens the store when Caddy starts (not here,
+// so `caddy validate` works while a running Caddy holds the store).
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return err
+	}
+	if err := h.resolvePlaceholders(); err != nil {
+		return err
+	}
+	h.setDefaults()
+	if err := h.check(true); err != nil {
+		return err
+	}
+	site, err := h.newSiteConfig()
+	if err != nil {
+		return err
+	}
+	h.site = site
+	h.checkout = caddyhttp.MatchPath(slices.Clone(h.Checkout))
+	h.notify = caddyhttp.MatchPath{h.Notify}
+	h.ret = caddyhttp.MatchPath{h.Return}
+	for _, m := range []caddyhttp.MatchPath{h.checkout, h.notify, h.ret} {
+		if err := m.Provision(ctx); err != nil {
+			return err
+		}
+	}
+	appIface, err := ctx.App("cinetpay")
+	if err != nil {
+		return err
+	}
+	h.app = appIface.(*App)
+	if err := h.app.register(site); err != nil {
+		return err
+	}
+	if site.environment == envLive && !strings.HasPrefix(site.publicURL, "https://") {
+		h.logger.Warn("public_url is not https with the live CinetPay endpoint", zap.String("public_url", site.publicURL))
+	}
+	return nil
+}
+
+// Validate is part of caddy.Validator; Provision already checked everything.
+func (h *Handler) Validate() error {
+	if h.site == nil {
+		return errors.New("cinetpay: not provisioned")
+	}
+	return nil
+}
+
+// resolvePlaceholders replaces {env.*} and {file.*} in every field, once. Any other
+// placeholder is an error naming the field; values are never printed.
+func (h *Handler) resolvePlaceholders() error {
+	repl := caddy.NewReplacer()
+	for _, f := range h.stringFields() {
+		if *f.val == "" {
+			continue
+		}
+		if err := checkPlaceholders(f.name, *f.val); err != nil {
+			return err
+		}
+		v, err := repl.ReplaceOrErr(*f.val, true, true)
+		if err != nil {
+			return fmt.Errorf("%s: %v", f.name, err)
+		}
+		if f.secret {
+			v = strings.TrimSpace(v)
+		}
+		*f.val = v
+	}
+	return nil
+}
+
+type stringField struct {
+	name   string
+	val    *string
+	secret bool
+}
+
+// stringFields lists the fields that may hold placeholders.
+func (h *Handler) stringFields() []stringField {
+	fs := []stringField{
+		{"api_key", &h.APIKey, true}, {"site_id", &h.SiteID, true}, {"secret_key", &h.SecretKey, true},
+		{"endpoint", &h.Endpoint, false}, {"notify", &h.Notify, false}, {"return", &h.Return, false},
+		{"forward", &h.Forward, false}, {"public_url", &h.PublicURL, false}, {"storage", &h.Storage, false},
+		{"currency", &h.Currency, false}, {"channels", &h.Channels, false}, {"lang", &h.Lang, false},
+	}
+	if h.SigningKey != nil {
+		fs = append(fs, stringField{"signing_key id", &h.SigningKey.ID, false},
+			stringField{"signing_key key", &h.SigningKey.Key, true})
+	}
+	for i := range h.Checkout {
+		fs = append(fs, stringField{"checkout", &h.Checkout[i], false})
+	}
+	return fs
+}
+
+// checkPlaceholders refuses any placeholder but {env.*} and {file.*}.
+func checkPlaceholders(field, v string) error {
+	for i := 0; i < len(v); i++ {
+		switch v[i] {
+		case '\\':
+			i++
+		case '{':
+			end := strings.IndexByte(v[i:], '}')
+			if end < 0 {
+				continue
+			}
+			name := v[i+1 : i+end]
+			if !strings.HasPrefix(name, "env.") && !strings.HasPrefix(name, "file.") {
+				return fmt.Errorf("%s: placeholder {%s} is not allowed: only {env.*} and {file.*}, resolved at load", field, name)
+			}
+			i += end
+		}
+	}
+	return nil
+}
+
+func hasPlaceholder(v string) bool { return strings.Contains(v, "{") }
+
+func (h *Handler) setDefaults() {
+	if h.Endpoint == "" {
+		h.Endpoint = cinetpay.DefaultEndpoint
+	}
+	if len(h.CheckoutMethods) == 0 {
+		h.CheckoutMethods = []string{http.MethodPost}
+	}
+	if h.Notify == "" {
+		h.Notify = defaultNotify
+	}
+	if h.Return == "" {
+		h.Return = defaultReturn
+	}
+	if h.Storage == "" {
+		h.Storage = filepath.Join(caddy.AppDataDir(), "cinetpay")
+	}
+	if h.Currency == "" {
+		h.Currency = defaultCurrency
+	}
+	if h.Channels == "" {
+		h.Channels = defaultChannels
+	}
+	if h.Lang == "" {
+		h.Lang = defaultLang
+	}
+	if h.Timeout == 0 {
+		h.Timeout = caddy.Duration(defaultTimeout)
+	}
+	if h.ForwardTimeout == 0 {
+		h.ForwardTimeout = caddy.Duration(defaultForwardTimeout)
+	}
+	if h.RateLimit == 0 {
+		h.RateLimit = defaultRateLimit
+	}
+}
+
+// check validates the configuration. With resolved false (adapting a Caddyfile), values that
+// still hold a placeholder are not judged, and missing defaults are not an error. Every error
+// names its field and none holds a secret.
+func (h *Handler) check(resolved bool) error {
+	judge := func(v string) bool { return v != "" && (resolved || !hasPlaceholder(v)) }
+	if h.APIKey == "" {
+		return errors.New("api_key is required")
+	}
+	if h.SiteID == "" {
+		return errors.New("site_id is required")
+	}
+	if judge(h.SiteID) && !siteIDRe.MatchString(h.SiteID) {
+		return errors.New("site_id: letters, digits, '_' or '-' only, at most 64")
+	}
+	if h.SecretKey == "" {
+		return errors.New("secret_key is required")
+	}
+	if h.SigningKey == nil || h.SigningKey.ID == "" || h.SigningKey.Key == "" {
+		return errors.New("signing_key is required: a key id and a key of at least 32 bytes")
+	}
+	if judge(h.SigningKey.ID) && !keyIDRe.MatchString(h.SigningKey.ID) {
+		return errors.New("signing_key: the key id must be letters, digits, '.', '_' or '-', at most 64")
+	}
+	if judge(h.SigningKey.Key) && len(h.SigningKey.Key) < minSigningKeyLen {
+		return fmt.Errorf("signing_key: the key must be at least %d bytes", minSigningKeyLen)
+	}
+	if judge(h.Endpoint) {
+		if _, err := parseEndpoint(h.Endpoint); err != nil {
+			return err
+		}
+	}
+	if h.Forward == "" {
+		return errors.New("forward is required: the URL where results are delivered to the shop")
+	}
+	if judge(h.Forward) {
+		if _, err := parseBaseURL("forward", h.Forward); err != nil {
+			return err
+		}
+	}
+	if h.PublicURL == "" {
+		if resolved {
+			return errors.New("public_url is required (the site's public base URL, e.g. https://shop.example.com)")
+		}
+		return errors.New("public_url is required unless the site block has exactly one address with a host name")
+	}
+	if judge(h.PublicURL) {
+		if _, err := parseBaseURL("public_url", h.PublicURL); err != nil {
+			return err
+		}
+	}
+	if judge(h.Forward) && judge(h.PublicURL) {
+		if sameOrigin(h.Forward, h.PublicURL) {
+			return errors.New("forward points at this site itself (public_url): its deliveries would be stripped; deliver to the shop's own address")
+		}
+	}
+	for _, f := range []struct{ name, v string }{{"notify", h.Notify}, {"return", h.Return}} {
+		if judge(f.v) && (!strings.HasPrefix(f.v, "/") || strings.ContainsAny(f.v, "?#*") || len(f.v) > 256) {
+			return fmt.Errorf("%s: must be a path beginning with '/', without '?', '#' or '*'", f.name)
+		}
+	}
+	if h.Notify != "" && h.Notify == h.Return {
+		return errors.New("notify and return must be different paths")
+	}
+	for _, p := range h.Checkout {
+		if judge(p) && p == "" {
+			return errors.New("checkout: empty path pattern")
+		}
+	}
+	for _, f := range []struct{ name, v string }{{"notify", h.Notify}, {"return", h.Return}} {
+		if judge(f.v) {
+			if pat, ok := underCheckout(h.Checkout, f.v); ok {
+				return fmt.Errorf("%s path %s falls under the checkout pattern %s: choose another path", f.name, f.v, pat)
+			}
+		}
+	}
+	for _, m := range h.CheckoutMethods {
+		if !methodRe.MatchString(m) {
+			return fmt.Errorf("checkout_methods: %q is not an upper-case HTTP method", m)
+		}
+	}
+	if judge(h.Currency) && !cinetpay.ValidCurrency(h.Currency) {
+		return fmt.Errorf("currency: unknown currency %q (XOF, XAF, CDF, GNF or USD)", h.Currency)
+	}
+	if judge(h.Channels) && !cinetpay.ValidChannels(h.Channels) {
+		return fmt.Errorf("channels: unknown channel %q (ALL, MOBILE_MONEY, CREDIT_CARD or WALLET)", h.Channels)
+	}
+	if judge(h.Lang) && !cinetpay.ValidLang(h.Lang) {
+		return fmt.Errorf("lang: %q is not fr or en", h.Lang)
+	}
+	if judge(h.Storage) && !filepath.IsAbs(h.Storage) && resolved {
+		if _, err := filepath.Abs(h.Storage); err != nil {
+			return fmt.Errorf("storage: %v", err)
+		}
+	}
+	for _, d := range []struct {
+		name string
+		v    caddy.Duration
+	}{{"timeout", h.Timeout}, {"forward_timeout", h.ForwardTimeout}} {
+		if d.v < 0 || time.Duration(d.v) > maxTimeout {
+			return fmt.Errorf("%s: must be between 0 and %s", d.name, maxTimeout)
+		}
+	}
+	if h.RateLimit < 0 || h.RateLimit > 1000 {
+		return errors.New("rate_limit: calls per second, from 1 to 1000")
+	}
+	return nil
+}
+
+// underCheckout reports whether a path falls under one of the checkout patterns, with the
+// semantics of Caddy's path matcher.
+func underCheckout(patterns []string, path string) (string, bool) {
+	for _, pat := range patterns {
+		if hasPlaceholder(pat) {
+			continue
+		}
+		m := caddyhttp.MatchPath{pat}
+		_ = m.Provision(caddy.Context{})
+		r, _ := http.NewRequest(http.MethodPost, "http://localhost"+path, nil)
+		r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+		if m.Match(r) {
+			return pat, true
+		}
+	}
+	return "", false
+}
+
+// parseEndpoint checks the CinetPay base URL: https, or http on a loopback host.
+func parseEndpoint(raw string) (*url.URL, error) {
+	u, err := parseBaseURL("endpoint", raw)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme != "https" && !isLoopbackHost(u.Hostname()) {
+		return nil, errors.New("endpoint: must be https (http is allowed only on a loopback address, for a local sandbox)")
+	}
+	return u, nil
+}
+
+// parseBaseURL parses an absolute http(s) URL without query, fragment or user info.
+func parseBaseURL(field, raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, fmt.Errorf("%s: must be an absolute http or https URL", field)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("%s: user info in the URL is not allowed", field)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return nil, fmt.Errorf("%s: no query or fragment allowed", field)
+	}
+	return u, nil
+}
+
+// isLoopbackHost reports whether host (no port) is localhost or a loopback IP.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// sameOrigin reports whether two URLs have the same host and effective port.
+func sameOrigin(a, b string) bool {
+	ua, err1 := url.Parse(a)
+	ub, err2 := url.Parse(b)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return strings.EqualFold(ua.Hostname(), ub.Hostname()) && effectivePort(ua) == effectivePort(ub)
+}
+
+func effectivePort(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if u.Scheme == "https" {
+		return "443"
+	}
+	return "80"
+}
+
+// Cleanup is part of caddy.CleanerUpper. The store belongs to the cinetpay app.
+func (h *Handler) Cleanup() error { return nil }
+
+// ServeHTTP routes a request: notify and return paths are the module's; checkout paths may
+// start a payment; everything else passes through. Client-sent Cinetpay-* headers are removed
+// from every request, and the shop's Cinetpay-* headers from every response.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	stripCinetpayHeaders(r.Header)
+	switch {
+	case h.notify.Match(r):
+		return h.serveNotify(w, r)
+	case h.ret.Match(r):
+		return h.serveReturn(w, r, next)
+	case len(h.checkout) > 0 && slices.Contains(h.CheckoutMethods, r.Method) && h.checkout.Match(r):
+		return h.serveCheckout(w, r, next)
+	}
+	return next.ServeHTTP(newRespWriter(w, false), r)
+}
+
+// entry returns the store entry of this handler's site, opening it if Caddy has not started
+// the app yet, and marks the caller as one of its users until release.
+func (h *Handler) entry() (e *storeEntry, release func(), err error) {
+	if e = h.site.entry.Load(); e == nil {
+		if err := h.app.ensureStarted(); err != nil {
+			return nil, nil, err
+		}
+		if e = h.site.entry.Load(); e == nil {
+			return nil, nil, errors.New("cinetpay store not open")
+		}
+	}
+	release, ok := e.acquire()
+	if !ok {
+		return nil, nil, errors.New("cinetpay store closing")
+	}
+	return e, release, nil
+}
+
+// isCinetpayHeader reports whether a header name, ignoring case and treating '_' as '-',
+// starts with "cinetpay-".
+func isCinetpayHeader(name string) bool {
+	if len(name) < len("cinetpay-") {
+		return false
+	}
+	return strings.EqualFold(name[:8], "cinetpay") && (name[8] == '-' || name[8] == '_')
+}
+
+// stripCinetpayHeaders removes every Cinetpay-* / Cinetpay_* header.
+func stripCinetpayHeaders(h http.Header) {
+	for name := range h {
+		if isCinetpayHeader(name) {
+			delete(h, name)
+		}
+	}
+}
+
+// respWriter removes the shop's Cinetpay-* response headers before they are written and, on
+// checkout routes, holds back a response that carries a payment intent (Cinetpay-Amount) so
+// that the handler can replace it.
+type respWriter struct {
+	http.ResponseWriter
+	mayIntercept bool
+	wroteHeader  bool
+	intercepted  bool
+}
+
+func newRespWriter(w http.ResponseWriter, mayIntercept bool) *respWriter {
+	return &respWriter{ResponseWriter: w, mayIntercept: mayIntercept}
+}
+
+// WriteHeader decides, at the shop's first status line, whether the response is an intent.
+func (rw *respWriter) WriteHeader(status int) {
+	if rw.wroteHeader {
+		return
+	}
+	hdr := rw.Header()
+	if status >= 100 && status < 200 && status != http.StatusSwitchingProtocols {
+		stripCinetpayHeaders(hdr)
+		rw.ResponseWriter.WriteHeader(status)
+		return
+	}
+	rw.wroteHeader = true
+	if rw.mayIntercept && status < 400 && len(hdr.Values("Cinetpay-Amount")) > 0 {
+		rw.intercepted = true
+		return
+	}
+	stripCinetpayHeaders(hdr)
+	rw.ResponseWriter.WriteHeader(status)
+}
+
+func (rw *respWriter) Write(b []byte) (int, error) {
+	if !rw.wroteHeader {
+		rw.WriteHeader(http.StatusOK)
+	}
+	if rw.intercepted {
+		return len(b), nil
+	}
+	return rw.ResponseWriter.Write(b)
+}
+
+// ReadFrom keeps io.Copy fast while never letting a held-back body through.
+func (rw *respWriter) ReadFrom(src io.Reader) (int64, error) {
+	if !rw.wroteHeader {
+		rw.WriteHeader(http.StatusOK)
+	}
+	if rw.intercepted {
+		return io.Copy(io.Discard, src)
+	}
+	if rf, ok := rw.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(src)
+	}
+	return io.Copy(struct{ io.Writer }{rw.ResponseWriter}, src)
+}
+
+// FlushError is used by http.ResponseController; a flush writes the header first.
+func (rw *respWriter) FlushError() error {
+	if !rw.wroteHeader {
+		rw.WriteHeader(http.StatusOK)
+	}
+	if rw.intercepted {
+		return nil
+	}
+	return http.NewResponseController(rw.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the connection (deadlines, hijacking).
+func (rw *respWriter) Unwrap() http.ResponseWriter { return rw.ResponseWriter }
+
+// debug writes a debug line when enabled, without building fields otherwise.
+func (h *Handler) debug(msg string, fields ...zap.Field) {
+	if c := h.logger.Check(zapcore.DebugLevel, msg); c != nil {
+		c.Write(fields...)
+	}
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)
