@@ -3,6 +3,7 @@ package caddycinetpay
 import (
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -14,7 +15,9 @@ import (
 )
 
 func TestStartPayment(t *testing.T) {
-	e := newEnv(t, envOptions{site: "header X-Before-Module kept"})
+	e := newEnv(t, envOptions{site: `header X-Before-Module kept
+	log_append cinetpay_tx {http.cinetpay.transaction_id}
+	log_append cinetpay_status {http.cinetpay.status}`})
 	e.shop.setIntent(intentHeaders("order-42", 1500))
 	resp, body := e.do(http.MethodPost, "/checkout/cart", strings.NewReader("x=1"), http.Header{
 		"Content-Type": {"application/x-www-form-urlencoded"}})
@@ -94,6 +97,26 @@ func TestStartPayment(t *testing.T) {
 		t.Errorf("history %+v", p.History)
 	}
 	e.assertNoSecrets(body, fmt.Sprint(resp.Header))
+
+	// placeholders reach the access log; metrics reach Caddy's registry
+	var logged bool
+	for _, l := range e.logLines() {
+		if strings.Contains(l, `"cinetpay_tx":"`+txid+`"`) && strings.Contains(l, `"cinetpay_status":"PENDING"`) {
+			logged = true
+		}
+	}
+	if !logged {
+		t.Error("no access log line with the placeholders")
+	}
+	mresp, err := http.Get("http://localhost:2999/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mresp.Body.Close()
+	metrics, _ := io.ReadAll(mresp.Body)
+	if !strings.Contains(string(metrics), `caddy_cinetpay_payment_starts_total{result="started"}`) {
+		t.Errorf("metrics: %s", metrics)
+	}
 }
 
 func TestCheckoutGetPassesThrough(t *testing.T) {

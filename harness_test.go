@@ -537,3 +537,8 @@ func jsonBody(t *testing.T, raw json.RawMessage) map[string]any {
 	}
 	return m
 }
+
+// decodeJSON decodes a response body.
+func decodeJSON(resp *http.Response, v any) error {
+	return json.NewDecoder(resp.Body).Decode(v)
+}

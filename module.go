@@ -366,12 +366,13 @@ func (h *Handler) check(resolved bool) error {
 			return errors.New("forward points at this site itself (public_url): its deliveries would be stripped; deliver to the shop's own address")
 		}
 	}
-	for _, f := range []struct{ name, v string }{{"notify", h.Notify}, {"return", h.Return}} {
+	notify, ret := orDefault(h.Notify, defaultNotify), orDefault(h.Return, defaultReturn)
+	for _, f := range []struct{ name, v string }{{"notify", notify}, {"return", ret}} {
 		if judge(f.v) && (!strings.HasPrefix(f.v, "/") || strings.ContainsAny(f.v, "?#*") || len(f.v) > 256) {
 			return fmt.Errorf("%s: must be a path beginning with '/', without '?', '#' or '*'", f.name)
 		}
 	}
-	if h.Notify != "" && h.Notify == h.Return {
+	if notify == ret {
 		return errors.New("notify and return must be different paths")
 	}
 	for _, p := range h.Checkout {
@@ -379,7 +380,7 @@ func (h *Handler) check(resolved bool) error {
 			return errors.New("checkout: empty path pattern")
 		}
 	}
-	for _, f := range []struct{ name, v string }{{"notify", h.Notify}, {"return", h.Return}} {
+	for _, f := range []struct{ name, v string }{{"notify", notify}, {"return", ret}} {
 		if judge(f.v) {
 			if pat, ok := underCheckout(h.Checkout, f.v); ok {
 				return fmt.Errorf("%s path %s falls under the checkout pattern %s: choose another path", f.name, f.v, pat)
