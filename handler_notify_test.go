@@ -668,7 +668,7 @@ func (e *env) waitCheckedAt(txid string, at time.Time) storage.Payment {
 }
 
 // waitFor polls cond until it holds.
-func waitFor(t *testing.T, within time.Duration, cond func() bool) {
+func waitFor(t testing.TB, within time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
@@ -676,5 +676,49 @@ func waitFor(t *testing.T, within time.Duration, cond func() bool) {
 			t.Fatal("condition not met in time")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestDeliveryGivenUpThenReplayed(t *testing.T) {
+	clk := useFakeClock(t)
+	e := newEnv(t, envOptions{})
+	e.shop.mu.Lock()
+	e.shop.failNext = 1 << 30
+	e.shop.mu.Unlock()
+	txid, _ := e.checkout("order-giveup", 1000)
+	e.act(txid, "accept")
+	waitFor(t, 5*time.Second, func() bool { return len(e.shop.allDeliveries()) >= 1 })
+	// retried for three days, then given up: kept, listed, logged as an error
+	clk.advance(72*time.Hour + time.Minute)
+	var ds struct {
+		Deliveries []storage.Delivery `json:"deliveries"`
+	}
+	waitFor(t, 10*time.Second, func() bool {
+		e.admin(http.MethodGet, "/cinetpay/deliveries?state=failed", &ds)
+		return len(ds.Deliveries) == 1
+	})
+	d := ds.Deliveries[0]
+	if d.TransactionID != txid || d.Attempts < 2 || d.LastHTTPStatus != http.StatusInternalServerError {
+		t.Fatalf("%+v", d)
+	}
+	var logged bool
+	for _, l := range e.logLines() {
+		if strings.Contains(l, `"level":"error"`) && strings.Contains(l, "delivery given up") && strings.Contains(l, d.ID) {
+			logged = true
+		}
+	}
+	if !logged {
+		t.Error("giving up was not logged as an error")
+	}
+	// the shop is back: the operator replays it
+	e.shop.mu.Lock()
+	e.shop.failNext = 0
+	e.shop.mu.Unlock()
+	if code := e.admin(http.MethodPost, "/cinetpay/deliveries/"+testSiteID+"/"+d.ID+"/replay", nil); code != http.StatusOK {
+		t.Fatalf("replay: %d", code)
+	}
+	got := e.shop.waitDeliveries(t, 1, 10*time.Second)
+	if got[0].Result.EventID != d.ID {
+		t.Fatalf("replayed under another id: %s", got[0].Result.EventID)
 	}
 }

@@ -40,7 +40,7 @@ const (
 // testShop is the shop behind Caddy: it answers checkouts with Cinetpay-* headers, verifies
 // and records deliveries, records return pages, and records every header it receives.
 type testShop struct {
-	t   *testing.T
+	t   testing.TB
 	srv *httptest.Server
 
 	mu         sync.Mutex
@@ -53,6 +53,7 @@ type testShop struct {
 	paths      []string
 	verifier   *httpsig.Verifier
 	retVerify  *httpsig.Verifier
+	orderSeq   int
 }
 
 type shopDelivery struct {
@@ -69,7 +70,7 @@ type shopReturn struct {
 	Err    error
 }
 
-func newTestShop(t *testing.T) *testShop {
+func newTestShop(t testing.TB) *testShop {
 	s := &testShop{t: t, intentCode: http.StatusOK}
 	keys := map[string][]byte{testKeyID: []byte(testSigningKey)}
 	s.verifier = &httpsig.Verifier{Keys: keys, Tag: httpsig.TagNotify, AcceptSandbox: true}
@@ -130,6 +131,12 @@ func (s *testShop) serve(w http.ResponseWriter, r *http.Request) {
 		for k, v := range intent {
 			w.Header()[k] = v
 		}
+		if intent.Get("Cinetpay-Order-Id") == "AUTO" {
+			s.mu.Lock()
+			s.orderSeq++
+			w.Header().Set("Cinetpay-Order-Id", fmt.Sprintf("auto-%d", s.orderSeq))
+			s.mu.Unlock()
+		}
 		w.WriteHeader(code)
 		fmt.Fprint(w, "the shop's body, to be dropped")
 	default:
@@ -159,7 +166,7 @@ func (s *testShop) allDeliveries() []shopDelivery {
 }
 
 // waitDeliveries waits until the shop accepted n deliveries.
-func (s *testShop) waitDeliveries(t *testing.T, n int, within time.Duration) []shopDelivery {
+func (s *testShop) waitDeliveries(t testing.TB, n int, within time.Duration) []shopDelivery {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -209,7 +216,7 @@ var customerSecrets = []string{testAPIKey, testSecret, testSigningKey, "adjoua.k
 
 // env is one test's world: the sandbox, the shop and a Caddy in front of it.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	sb      *sandbox.Server
 	sbSrv   *httptest.Server
 	shop    *testShop
@@ -230,7 +237,7 @@ type envOptions struct {
 }
 
 // newEnv starts a sandbox and a shop and loads a Caddy config in front of them.
-func newEnv(t *testing.T, opts envOptions) *env {
+func newEnv(t testing.TB, opts envOptions) *env {
 	t.Helper()
 	e := &env{t: t, options: opts, dir: t.TempDir(), logDir: t.TempDir()}
 	e.sb = sandbox.New(sandbox.Config{PublicURL: opts.sandboxPublicURL, Merchants: []sandbox.Merchant{
@@ -309,7 +316,7 @@ func (e *env) load(cfg string) {
 }
 
 // unloadCaddy loads a config without the module, closing its stores.
-func unloadCaddy(t *testing.T) {
+func unloadCaddy(t testing.TB) {
 	req, _ := http.NewRequest(http.MethodPost, "http://localhost:2999/load",
 		strings.NewReader(`{"admin":{"listen":"localhost:2999"}}`))
 	req.Header.Set("Content-Type", "application/json")
@@ -527,7 +534,7 @@ func setClock(f func() time.Time) {
 }
 
 // jsonBody decodes a sandbox request body.
-func jsonBody(t *testing.T, raw json.RawMessage) map[string]any {
+func jsonBody(t testing.TB, raw json.RawMessage) map[string]any {
 	t.Helper()
 	var m map[string]any
 	d := json.NewDecoder(bytes.NewReader(raw))

@@ -254,3 +254,52 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkSign(b *testing.B) {
+	s := Signer{KeyID: "shop1", Key: key1}
+	h := delivery("live")
+	for b.Loop() {
+		if err := s.Sign("POST", h, TagNotify, "evt1", now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	r := signed(&testing.T{}, delivery("live"), TagNotify, now)
+	v := verifier(TagNotify)
+	for b.Loop() {
+		if _, err := v.Verify(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func FuzzParseDictionary(f *testing.F) {
+	f.Add(`cinetpay=("@method" "cinetpay-status");created=1;keyid="k";tag="t"`)
+	f.Add(`a=1, b=?0, c=:AAE=:, d=tok/en, e=-1.5, f="x\"y"`)
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := parseDictionary(s)
+		if err != nil {
+			return
+		}
+		// what parses serializes to something that parses to the same members
+		for k, m := range d {
+			var b strings.Builder
+			b.WriteString(k + "=")
+			if m.isList {
+				serializeInnerList(&b, m.list, m.params)
+			} else {
+				serializeItem(&b, m.item)
+				serializeParams(&b, m.params)
+			}
+			again, err := parseDictionary(b.String())
+			if err != nil {
+				t.Fatalf("%q reserialized as %q: %v", s, b.String(), err)
+			}
+			if len(again[k].list) != len(m.list) || len(again[k].params) != len(m.params) {
+				t.Fatalf("%q: %+v became %+v", s, m, again[k])
+			}
+		}
+	})
+}
