@@ -11,6 +11,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/caddy-cinetpay/caddy-cinetpay"
+	_ "github.com/caddy-cinetpay/caddy-cinetpay/examples/demo/shop"
 	_ "github.com/caddy-cinetpay/caddy-cinetpay/sandbox"
 )
 

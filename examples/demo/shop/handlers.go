@@ -1,0 +1,361 @@
+package shop
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-cinetpay/caddy-cinetpay/httpsig"
+)
+
+// errTooManyOrders keeps a flood of checkouts from growing the file without end.
+var errTooManyOrders = errors.New("too many orders")
+
+// serveHome serves the shop page.
+func (s *Shop) serveHome(w http.ResponseWriter, r *http.Request) error {
+	if !allow(w, r, http.MethodGet, http.MethodHead) {
+		return nil
+	}
+	renderPage(w, http.StatusOK, homeTmpl, homeData{
+		Product: productName, Price: formatAmount(productAmount, productCurrency)})
+	return nil
+}
+
+// serveCheckout creates an order and answers with the Cinetpay-* headers that ask the cinetpay
+// module in front to start its payment (SPEC §3).
+func (s *Shop) serveCheckout(w http.ResponseWriter, r *http.Request) error {
+	if !allow(w, r, http.MethodPost) {
+		return nil
+	}
+	now := time.Now().UTC()
+	o := &Order{ID: randomID("ord_"), Product: productName, Amount: productAmount,
+		Currency: productCurrency, Status: OrderPending, CreatedAt: now, UpdatedAt: now}
+	err := s.store.update(func(st *state) error {
+		if len(st.Orders) >= maxOrders {
+			return errTooManyOrders
+		}
+		st.Orders[o.ID] = o
+		return nil
+	})
+	if errors.Is(err, errTooManyOrders) {
+		http.Error(w, "the demo shop holds too many orders: reset its data directory", http.StatusServiceUnavailable)
+		return nil
+	} else if err != nil {
+		s.logger.Error("storing an order", zap.Error(err))
+		http.Error(w, "could not store the order", http.StatusInternalServerError)
+		return nil
+	}
+	s.logger.Info("order created", zap.String("order_id", o.ID))
+
+	h := w.Header()
+	h.Set("Cinetpay-Amount", strconv.FormatInt(o.Amount, 10))
+	h.Set("Cinetpay-Order-Id", o.ID)
+	h.Set("Cinetpay-Currency", o.Currency)
+	// Text may be percent-encoded UTF-8 (the module decodes it).
+	h.Set("Cinetpay-Description", pctEncode(o.Product))
+	// Made-up customer fields: card payments need them; a real shop sends its customer's.
+	h.Set("Cinetpay-Customer-Id", "demo-customer-1")
+	h.Set("Cinetpay-Customer-Name", "Kouassi")
+	h.Set("Cinetpay-Customer-Surname", "Adjoua")
+	h.Set("Cinetpay-Customer-Email", "adjoua.kouassi@example.test")
+	h.Set("Cinetpay-Customer-Phone-Number", "+2250700000000")
+	h.Set("Cinetpay-Customer-Address", pctEncode("Rue des Jardins, Cocody"))
+	h.Set("Cinetpay-Customer-City", "Abidjan")
+	h.Set("Cinetpay-Customer-Country", "CI")
+	h.Set("Cinetpay-Customer-State", "CI")
+	h.Set("Cinetpay-Customer-Zip-Code", "00225")
+	h.Set("Cinetpay-Metadata", pctEncode("demo-shop order "+o.ID))
+	h.Set("Cache-Control", "no-store")
+	// This body is dropped by the cinetpay module; a browser only sees it when the module is
+	// not in front (the shop's own address opened directly).
+	renderPage(w, http.StatusOK, checkoutTmpl, o)
+	return nil
+}
+
+// pctEncode percent-encodes s for a header value (UTF-8, spaces as %20).
+func pctEncode(s string) string {
+	return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
+}
+
+// Statuses a delivery can carry (SPEC §4; PENDING only on return pages).
+var deliveryStatuses = []string{"ACCEPTED", "REFUSED", "EXPIRED", "MISMATCH", "DUPLICATE"}
+
+// serveWebhook receives a delivery: verify, compare with the order, apply once.
+func (s *Shop) serveWebhook(w http.ResponseWriter, r *http.Request) error {
+	if !allow(w, r, http.MethodPost) {
+		return nil
+	}
+	// Deliveries have no body: the signed headers are the whole message.
+	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 64<<10))
+	now := time.Now().UTC()
+
+	res, err := s.notify.Verify(r)
+	if err != nil {
+		// Keep a trace of what was refused (the values are unverified claims).
+		d := Delivery{At: now, EventID: clip(r.Header.Get(httpsig.HeaderEventID)),
+			OrderID: clip(r.Header.Get(httpsig.HeaderOrderID)), Status: clip(r.Header.Get(httpsig.HeaderStatus)),
+			Outcome: OutcomeRejected, Detail: err.Error(), HTTPStatus: http.StatusUnauthorized}
+		if werr := s.store.update(func(st *state) error { st.addDelivery(d); return nil }); werr != nil {
+			s.logger.Error("recording a rejected delivery", zap.Error(werr))
+		}
+		s.logger.Warn("delivery rejected", zap.Error(err))
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return nil
+	}
+
+	d := Delivery{At: now, EventID: res.EventID, OrderID: res.OrderID, TransactionID: res.TransactionID,
+		Status: res.Status, Amount: res.Amount, Currency: res.Currency, Verified: true}
+	err = s.store.update(func(st *state) error {
+		d.Outcome, d.Detail, d.HTTPStatus = apply(st, res, now)
+		st.addDelivery(d)
+		return nil
+	})
+	if err != nil {
+		// Nothing was applied: answer non-2xx so the module delivers it again.
+		s.logger.Error("storing a delivery", zap.String("event_id", res.EventID), zap.Error(err))
+		http.Error(w, "could not store the delivery", http.StatusInternalServerError)
+		return nil
+	}
+	s.logger.Info("delivery", zap.String("event_id", d.EventID), zap.String("order_id", d.OrderID),
+		zap.String("status", d.Status), zap.String("outcome", d.Outcome), zap.String("detail", d.Detail))
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(d.HTTPStatus)
+	fmt.Fprintln(w, d.Outcome)
+	return nil
+}
+
+// apply applies a verified delivery to the state and says what it did. The caller writes the
+// state (the order's change and the event id together) in one atomic write.
+func apply(st *state, res *httpsig.Result, now time.Time) (outcome, detail string, status int) {
+	if _, seen := st.Events[res.EventID]; seen {
+		return OutcomeAlreadyApplied, "event already applied: not applied again", http.StatusOK
+	}
+	if !slices.Contains(deliveryStatuses, res.Status) {
+		// Not marked applied: a newer module may send what this shop does not know yet.
+		return OutcomeIgnored, "unexpected status " + res.Status, http.StatusUnprocessableEntity
+	}
+	o := st.Orders[res.OrderID]
+	if o == nil {
+		// Not marked applied: the module retries, and an operator can replay it once the
+		// order is restored.
+		return OutcomeUnknownOrder, "no such order in this shop", http.StatusNotFound
+	}
+	st.Events[res.EventID] = appliedEvent{OrderID: o.ID, At: now}
+	o.Events = append(o.Events, res.EventID)
+
+	// The shop compares the result with its own order, whatever the status says.
+	if res.Amount != strconv.FormatInt(o.Amount, 10) || res.Currency != o.Currency {
+		differs := fmt.Sprintf("%s for %s %s, the order is %d %s", res.Status, res.Amount, res.Currency,
+			o.Amount, o.Currency)
+		if res.Status == "REFUSED" || res.Status == "EXPIRED" {
+			// no money taken: nothing to review, and the order stays payable
+			return OutcomeIgnored, "amount or currency differs from the order: " + differs, http.StatusOK
+		}
+		flag(o, now, res.TransactionID, differs)
+		return OutcomeApplied, "flagged: amount or currency differs from the order", http.StatusOK
+	}
+	switch res.Status {
+	case "ACCEPTED":
+		switch o.Status {
+		case OrderPending, OrderRefused, OrderExpired:
+			set(o, OrderPaid, now, res.TransactionID)
+			return OutcomeApplied, "order paid", http.StatusOK
+		case OrderPaid:
+			if o.Transaction == res.TransactionID {
+				return OutcomeIgnored, "order already paid by this transaction", http.StatusOK
+			}
+			flag(o, now, res.TransactionID, "paid twice: refund transaction "+res.TransactionID)
+			return OutcomeApplied, "flagged: paid twice", http.StatusOK
+		default: // flagged: a person decides
+			return OutcomeIgnored, "order is flagged: left for review", http.StatusOK
+		}
+	case "REFUSED", "EXPIRED":
+		next := OrderRefused
+		if res.Status == "EXPIRED" {
+			next = OrderExpired
+		}
+		switch o.Status {
+		case OrderPending, OrderRefused, OrderExpired:
+			set(o, next, now, res.TransactionID)
+			return OutcomeApplied, "order " + next, http.StatusOK
+		default:
+			return OutcomeIgnored, "order already " + o.Status + ": not changed", http.StatusOK
+		}
+	case "MISMATCH":
+		flag(o, now, res.TransactionID, "CinetPay confirmed another amount or currency than the payment started")
+		return OutcomeApplied, "flagged: mismatch", http.StatusOK
+	default: // DUPLICATE
+		flag(o, now, res.TransactionID, "paid twice: refund transaction "+res.TransactionID)
+		return OutcomeApplied, "flagged: duplicate payment", http.StatusOK
+	}
+}
+
+func set(o *Order, status string, now time.Time, txid string) {
+	o.Status, o.UpdatedAt, o.Transaction = status, now, txid
+}
+
+func flag(o *Order, now time.Time, txid, reason string) {
+	set(o, OrderFlagged, now, txid)
+	o.FlagReason = reason
+}
+
+// clip bounds an unverified header value kept in the rejected list.
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}
+
+// serveReturn shows the verified status of the customer's payment. It never changes the order:
+// deliveries do that.
+func (s *Shop) serveReturn(w http.ResponseWriter, r *http.Request) error {
+	if !allow(w, r, http.MethodGet, http.MethodHead) {
+		return nil
+	}
+	res, err := s.ret.Verify(r)
+	if err != nil {
+		data := returnData{Status: "UNVERIFIED", Title: "Result not verified",
+			Text: "This page could not verify the payment result, so it shows none. Your orders page shows what the shop received.",
+			Tone: "warn"}
+		code := http.StatusBadRequest
+		if errors.Is(err, httpsig.ErrMissing) {
+			data.Status, data.Title = "UNKNOWN", "Unknown payment"
+			data.Text = "No payment result came with this link."
+			code = http.StatusNotFound
+		}
+		s.logger.Warn("return page not verified", zap.Error(err))
+		renderPage(w, code, returnTmpl, data)
+		return nil
+	}
+	data := returnData{Status: res.Status, Result: res}
+	var order *Order
+	s.store.view(func(st *state) {
+		if o := st.Orders[res.OrderID]; o != nil {
+			c := *o
+			order = &c
+		}
+	})
+	data.Order = order
+	switch {
+	case order == nil:
+		data.Tone, data.Title = "warn", "Unknown order"
+		data.Text = "The payment result is genuine, but this shop has no such order."
+	case res.Amount != strconv.FormatInt(order.Amount, 10) || res.Currency != order.Currency:
+		data.Tone, data.Title = "warn", "Amount differs"
+		data.Text = fmt.Sprintf("CinetPay reports %s %s; the order is %s. The shop will check it.",
+			res.Amount, res.Currency, formatAmount(order.Amount, order.Currency))
+	default:
+		data.Tone, data.Title, data.Text = statusView(res.Status)
+		data.Pending = res.Status == "PENDING"
+	}
+	renderPage(w, http.StatusOK, returnTmpl, data)
+	return nil
+}
+
+// statusView is how a return page shows a verified status.
+func statusView(status string) (tone, title, text string) {
+	switch status {
+	case "ACCEPTED":
+		return "ok", "Paid ✓", "Paiement accepté — thank you! Your order is confirmed."
+	case "REFUSED":
+		return "bad", "Refused", "Paiement refusé — no money was taken. You can try again."
+	case "EXPIRED":
+		return "bad", "Expired", "The payment was not completed in time. You can try again."
+	case "PENDING":
+		return "wait", "Pending…", "En attente — CinetPay has not confirmed the payment yet. This page refreshes by itself."
+	case "MISMATCH":
+		return "warn", "Check needed", "The amount paid differs from the order. The shop will contact you."
+	case "DUPLICATE":
+		return "warn", "Paid twice", "This order was already paid: the second payment will be refunded."
+	}
+	return "warn", status, "Unexpected status."
+}
+
+// ordersView is the orders page's and orders.json's content.
+type ordersView struct {
+	Orders     []orderView `json:"orders"`
+	Rejected   []Delivery  `json:"rejected"`
+	Deliveries int         `json:"deliveries"`
+}
+
+type orderView struct {
+	Order
+	Price      string     `json:"-"`
+	Deliveries []Delivery `json:"deliveries"`
+}
+
+func (s *Shop) orders() ordersView {
+	v := ordersView{Orders: []orderView{}}
+	s.store.view(func(st *state) {
+		byOrder := map[string][]Delivery{}
+		for _, d := range st.Deliveries {
+			byOrder[d.OrderID] = append(byOrder[d.OrderID], d)
+		}
+		for _, o := range st.Orders {
+			v.Orders = append(v.Orders, orderView{Order: *o, Price: formatAmount(o.Amount, o.Currency),
+				Deliveries: append([]Delivery{}, byOrder[o.ID]...)})
+		}
+		v.Rejected = append([]Delivery{}, st.Rejected...)
+		v.Deliveries = len(st.Deliveries)
+	})
+	// newest first
+	slices.SortFunc(v.Orders, func(a, b orderView) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	slices.Reverse(v.Rejected)
+	return v
+}
+
+// serveOrders shows the orders and the deliveries received.
+func (s *Shop) serveOrders(w http.ResponseWriter, r *http.Request) error {
+	if !allow(w, r, http.MethodGet, http.MethodHead) {
+		return nil
+	}
+	renderPage(w, http.StatusOK, ordersTmpl, s.orders())
+	return nil
+}
+
+// serveOrdersJSON is the orders page as JSON, for tests and curious people.
+func (s *Shop) serveOrdersJSON(w http.ResponseWriter, r *http.Request) error {
+	if !allow(w, r, http.MethodGet, http.MethodHead) {
+		return nil
+	}
+	b, err := json.MarshalIndent(s.orders(), "", "  ")
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(append(b, '\n'))
+	return nil
+}
+
+// formatAmount writes 5000 XOF as "5 000 FCFA".
+func formatAmount(n int64, currency string) string {
+	digits := strconv.FormatInt(n, 10)
+	var b strings.Builder
+	for i, c := range digits {
+		if i > 0 && (len(digits)-i)%3 == 0 {
+			b.WriteString("\u202f") // narrow no-break space, as in French
+		}
+		b.WriteRune(c)
+	}
+	switch currency {
+	case "XOF", "XAF":
+		currency = "FCFA"
+	}
+	return b.String() + " " + currency
+}
