@@ -223,7 +223,7 @@ func TestParseDictionary(t *testing.T) {
 			t.Errorf("%q: %v", s, err)
 		}
 	}
-	for _, s := range []string{`A=1`, `a=`, `a=1,`, `a=(1`, `a="x`, `a=:@@:`, `a=1.2345`, `a=1234567890123456`, `a=?2`, `a="\x"`, "a=\"\x01\"", `a=1 b=2`} {
+	for _, s := range []string{`A=1`, `a=`, `a=1,`, `a=(1`, `a="x`, `a=:@@:`, `a=1.2345`, `a=1234567890123456`, `a=?2`, `a="\x"`, "a=\"\x01\"", `a=1 b=2`, `a=-.5`, `a=-`, `a=1.`} {
 		if _, err := parseDictionary(s); err == nil {
 			t.Errorf("%q parsed", s)
 		}

@@ -218,6 +218,9 @@ func (p *sfParser) parseNumber() (sfItem, error) {
 	if p.peek() == '-' {
 		p.i++
 	}
+	if c := p.peek(); c < '0' || c > '9' {
+		return sfItem{}, p.fail("bad number")
+	}
 	digits, dot := 0, -1
 	for !p.eof() {
 		c := p.s[p.i]

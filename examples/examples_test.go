@@ -1,0 +1,928 @@
+// Tests of the example shops (php, node, python, go) with their real interpreters: each shop runs
+// as a process behind real Caddy (caddytest, in-process) loading the example's own Caddyfile, with
+// the in-process CinetPay sandbox; and each shop's webhook is attacked directly with requests this
+// test signs itself.
+package examples_test
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+
+	_ "github.com/caddy-cinetpay/caddy-cinetpay"
+	"github.com/caddy-cinetpay/caddy-cinetpay/httpsig"
+	"github.com/caddy-cinetpay/caddy-cinetpay/sandbox"
+	"github.com/caddy-cinetpay/caddy-cinetpay/storage"
+)
+
+// Made-up credentials: never a real merchant's.
+const (
+	siteID     = "123456"
+	apiKey     = "example-api-key-7d3f90c1"
+	secretKey  = "example-secret-key-2b81e6aa"
+	keyID      = "shop1"
+	signingKey = "example-signing-key-0123456789abcdef0123"
+	oldKeyID   = "shop0" // the previous key, still accepted by the shops during a rotation
+	oldKey     = "example-old-signing-key-fedcba9876543210"
+	wrongKey   = "not-the-signing-key-0123456789abcdef0000"
+
+	// Ports of this package; the root package's tests use 2999 and 9080 in parallel.
+	adminPort = 3999
+	sitePort  = "9180"
+	siteURL   = "http://localhost:" + sitePort
+	adminURL  = "http://localhost:3999"
+
+	// What every shop sells by default, and how it must send the description.
+	productName   = "Tissu wax — édition spéciale"
+	productAmount = "5000"
+	encodedName   = "Tissu%20wax%20%E2%80%94%20%C3%A9dition%20sp%C3%A9ciale"
+)
+
+// An example shop and how to run it on a port.
+type example struct {
+	lang string
+	// command returns the shop's command line for a port; it skips the test if the interpreter
+	// is missing.
+	command func(t *testing.T, port string) []string
+}
+
+func abs(t *testing.T, p string) string {
+	t.Helper()
+	a, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+var examples = []example{
+	{"php", func(t *testing.T, port string) []string {
+		return []string{requireTool(t, "php", "apt-get install -y php-cli"), "-S", "127.0.0.1:" + port, abs(t, "php/router.php")}
+	}},
+	{"node", func(t *testing.T, port string) []string {
+		return []string{requireTool(t, "node", "apt-get install -y nodejs"), abs(t, "node/server.js")}
+	}},
+	{"python", func(t *testing.T, port string) []string {
+		return []string{requireTool(t, "python3", "apt-get install -y python3"), abs(t, "python/shop.py")}
+	}},
+	{"go", func(t *testing.T, port string) []string { return []string{buildGoShop(t)} }},
+}
+
+var goShop struct {
+	once sync.Once
+	path string
+	err  error
+	out  []byte
+}
+
+// buildGoShop builds examples/go once into a temporary directory.
+func buildGoShop(t *testing.T) string {
+	t.Helper()
+	goShop.once.Do(func() {
+		dir, err := os.MkdirTemp("", "go-shop")
+		if err != nil {
+			goShop.err = err
+			return
+		}
+		goShop.path = filepath.Join(dir, "go-shop")
+		goShop.out, goShop.err = exec.Command("go", "build", "-o", goShop.path, "./go").CombinedOutput()
+	})
+	if goShop.err != nil {
+		t.Fatalf("go build ./examples/go: %v\n%s", goShop.err, goShop.out)
+	}
+	return goShop.path
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if goShop.path != "" {
+		os.RemoveAll(filepath.Dir(goShop.path))
+	}
+	os.Exit(code)
+}
+
+func TestExamples(t *testing.T) {
+	for _, ex := range examples {
+		t.Run(ex.lang, func(t *testing.T) {
+			// two instances of the shop: one that accepts sandbox results, behind Caddy and the
+			// sandbox, and one that requires live results, for the direct tests
+			sandboxShop := startShop(t, ex, "1")
+			liveShop := startShop(t, ex, "")
+			sb, sbURL := startSandbox(t)
+			startCaddy(t, ex.lang, sandboxShop.port, sbURL)
+
+			t.Run("checkout headers", func(t *testing.T) { testCheckoutHeaders(t, liveShop) })
+			t.Run("payment through Caddy", func(t *testing.T) { testPaymentThroughCaddy(t, sandboxShop, sb) })
+			t.Run("refused deliveries", func(t *testing.T) { testRefusedDeliveries(t, liveShop) })
+			t.Run("accepted signatures", func(t *testing.T) { testAcceptedSignatures(t, liveShop) })
+			t.Run("redelivery and key rotation", func(t *testing.T) { testRedeliveryAndRotation(t, liveShop) })
+			t.Run("amount mismatch", func(t *testing.T) { testMismatch(t, liveShop) })
+			t.Run("statuses", func(t *testing.T) { testStatuses(t, liveShop) })
+			t.Run("return page", func(t *testing.T) { testReturnPage(t, liveShop) })
+		})
+	}
+}
+
+// ---- the shop process ------------------------------------------------------------------------------
+
+type shopProc struct {
+	lang string
+	port string
+	url  string
+	out  *lockedBuffer
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+}
+
+// shopEnv is the environment of a shop: this process's, without the shop's own variables.
+func shopEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		switch name, _, _ := strings.Cut(kv, "="); name {
+		case "SHOP_PORT", "SHOP_DATA", "SIGNING_KEYS", "ACCEPT_SANDBOX":
+		default:
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
+}
+
+// startShop runs an example shop with two signing keys (the current one and the previous one) on
+// a free port, and waits until it answers.
+func startShop(t *testing.T, ex example, acceptSandbox string) *shopProc {
+	t.Helper()
+	data := t.TempDir()
+	port := freePort(t)
+	argv := ex.command(t, port)
+	s := &shopProc{lang: ex.lang, port: port, url: "http://127.0.0.1:" + port, out: &lockedBuffer{}}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = data
+	cmd.Env = shopEnv("SHOP_PORT="+port, "SHOP_DATA="+data,
+		"SIGNING_KEYS="+keyID+":"+signingKey+","+oldKeyID+":"+oldKey, "ACCEPT_SANDBOX="+acceptSandbox)
+	cmd.Stdout, cmd.Stderr = s.out, s.out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting the %s shop: %v", ex.lang, err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("%s shop (ACCEPT_SANDBOX=%q) output:\n%s", ex.lang, acceptSandbox, s.out)
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := client.Get(s.url + "/orders/ord_none")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNotFound {
+				t.Fatalf("%s shop: GET of an unknown order: %d", ex.lang, resp.StatusCode)
+			}
+			return s
+		}
+		select {
+		case <-exited:
+			t.Fatalf("the %s shop exited:\n%s", ex.lang, s.out)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the %s shop does not answer on %s: %v\n%s", ex.lang, s.url, err, s.out)
+		}
+	}
+}
+
+// order is an order as the shops show it on GET /orders/<id>.
+type order struct {
+	ID            string   `json:"id"`
+	Amount        int64    `json:"amount"`
+	Currency      string   `json:"currency"`
+	Status        string   `json:"status"`
+	TransactionID string   `json:"transaction_id"` // null until paid
+	Events        []string `json:"events"`
+	Flags         []struct {
+		EventID       string `json:"event_id"`
+		TransactionID string `json:"transaction_id"`
+		Status        string `json:"status"`
+		Reason        string `json:"reason"`
+	} `json:"flags"`
+}
+
+func (s *shopProc) order(t *testing.T, id string) order {
+	t.Helper()
+	resp, err := client.Get(s.url + "/orders/" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /orders/%s: %d %s", id, resp.StatusCode, body)
+	}
+	var o order
+	if err := json.Unmarshal(body, &o); err != nil {
+		t.Fatalf("GET /orders/%s: %v: %s", id, err, body)
+	}
+	return o
+}
+
+// checkout creates an order directly at the shop (not through Caddy) and returns its id.
+func (s *shopProc) checkout(t *testing.T) string {
+	t.Helper()
+	resp, err := client.PostForm(s.url+"/checkout", url.Values{"product": {"wax"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	id := resp.Header.Get("Cinetpay-Order-Id")
+	if resp.StatusCode != http.StatusOK || id == "" {
+		t.Fatalf("checkout: %d, order id %q", resp.StatusCode, id)
+	}
+	return id
+}
+
+// post sends a delivery to the shop's webhook and returns the status and body.
+func (s *shopProc) post(t *testing.T, h http.Header) (int, string) {
+	t.Helper()
+	return s.do(t, http.MethodPost, "/cinetpay/webhook", h)
+}
+
+func (s *shopProc) do(t *testing.T, method, path string, h http.Header) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, s.url+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// ---- Caddy and the sandbox -----------------------------------------------------------------------
+
+func startSandbox(t *testing.T) (*sandbox.Server, string) {
+	sb := sandbox.New(sandbox.Config{Merchants: []sandbox.Merchant{{SiteID: siteID, APIKey: apiKey, SecretKey: secretKey}}})
+	srv := httptest.NewServer(sb)
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { _ = sb.Close() })
+	return sb, srv.URL
+}
+
+// startCaddy loads the example's own Caddyfile into the in-process Caddy, its values given through
+// the environment as the README says.
+func startCaddy(t *testing.T, lang, shopPort, endpoint string) {
+	t.Helper()
+	storageDir := t.TempDir()
+	for k, v := range map[string]string{
+		"SITE_PORT": sitePort, "CADDY_ADMIN": "localhost:" + strconv.Itoa(adminPort),
+		"CINETPAY_STORAGE": storageDir, "CINETPAY_ENDPOINT": endpoint, "SHOP_PORT": shopPort,
+		"CINETPAY_API_KEY": apiKey, "CINETPAY_SITE_ID": siteID, "CINETPAY_SECRET_KEY": secretKey,
+		"SIGNING_KEY_ID": keyID, "SIGNING_KEY": signingKey,
+	} {
+		t.Setenv(k, v)
+	}
+	cfg, err := os.ReadFile(filepath.Join(lang, "Caddyfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// load a config without the module afterwards, so the store closes before its directory goes
+	t.Cleanup(func() {
+		resp, err := client.Post(adminURL+"/load", "application/json",
+			strings.NewReader(fmt.Sprintf(`{"admin":{"listen":"localhost:%d"}}`, adminPort)))
+		if err != nil {
+			t.Logf("unloading Caddy: %v", err)
+			return
+		}
+		resp.Body.Close()
+	})
+	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: adminPort,
+		LoadRequestTimeout: 30 * time.Second, TestRequestTimeout: 30 * time.Second})
+	tester.InitServer(string(cfg), "caddyfile")
+	if t.Failed() {
+		t.FailNow()
+	}
+}
+
+// client talks to the shops directly.
+var client = &http.Client{Timeout: 30 * time.Second}
+
+var noRedirect = &http.Client{
+	Timeout:       30 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// waitFor polls cond until it holds; the deadline is generous, so only a real failure fails.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// ---- signed requests, as the module sends them -----------------------------------------------------
+
+type result struct {
+	order, status, amount, currency, env, event, tx string
+}
+
+var eventSeq struct {
+	sync.Mutex
+	n int
+}
+
+// newResult is an ACCEPTED live result for an order of the default product.
+func newResult(orderID string) result {
+	eventSeq.Lock()
+	eventSeq.n++
+	n := eventSeq.n
+	eventSeq.Unlock()
+	return result{order: orderID, status: "ACCEPTED", amount: productAmount, currency: "XOF", env: "live",
+		event: fmt.Sprintf("evt%d%08x", n, time.Now().UnixNano()&0xffffffff), tx: fmt.Sprintf("TESTTX%06d", n)}
+}
+
+// headers are the result headers the module sends (deliver.go's setResultHeaders), unsigned.
+func (r result) headers() http.Header {
+	h := http.Header{}
+	h.Set("User-Agent", "caddy-cinetpay examples test")
+	h.Set(httpsig.HeaderTransactionID, r.tx)
+	h.Set(httpsig.HeaderOrderID, r.order)
+	h.Set(httpsig.HeaderStatus, r.status)
+	h.Set(httpsig.HeaderAmount, r.amount)
+	h.Set(httpsig.HeaderCurrency, r.currency)
+	h.Set(httpsig.HeaderPaymentMethod, "OM")
+	h.Set(httpsig.HeaderOperatorID, "MP2611"+r.tx[len(r.tx)-4:])
+	h.Set(httpsig.HeaderPaymentDate, "2026-11-25 12:00:00")
+	h.Set(httpsig.HeaderEnvironment, r.env)
+	if r.event != "" {
+		h.Set(httpsig.HeaderEventID, r.event)
+	}
+	return h
+}
+
+type signOpts struct {
+	keyID, key, tag, method string
+	created                 time.Time
+}
+
+var defaultSign = signOpts{keyID: keyID, key: signingKey, tag: httpsig.TagNotify, method: http.MethodPost}
+
+// signed returns r's headers signed with httpsig.Signer, as the module signs them.
+func (r result) signed(t *testing.T, o signOpts) http.Header {
+	t.Helper()
+	if o.created.IsZero() {
+		o.created = time.Now()
+	}
+	h := r.headers()
+	nonce := r.event
+	if nonce == "" {
+		nonce = "fresh-nonce-0123"
+	}
+	if err := (httpsig.Signer{KeyID: o.keyID, Key: []byte(o.key)}).Sign(o.method, h, o.tag, nonce, o.created); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// resign rewrites the signature parameters of signed headers with edit and signs them again with
+// key: a sender that knows the key but breaks a rule of the scheme.
+func resign(t *testing.T, h http.Header, method, key string, edit func(string) string) {
+	t.Helper()
+	params := edit(strings.TrimPrefix(h.Get("Signature-Input"), "cinetpay="))
+	var base strings.Builder
+	for _, c := range strings.Fields(params[1:strings.IndexByte(params, ')')]) {
+		name := strings.Trim(c, `"`)
+		v := h.Get(name)
+		if name == "@method" {
+			v = method
+		}
+		base.WriteString(`"` + name + `": ` + v + "\n")
+	}
+	base.WriteString(`"@signature-params": ` + params)
+	mac := hmac.New(sha256.New, []byte(key))
+	mac.Write([]byte(base.String()))
+	h.Set("Signature-Input", "cinetpay="+params)
+	h.Set("Signature", "cinetpay=:"+base64.StdEncoding.EncodeToString(mac.Sum(nil))+":")
+}
+
+func refused(code int) bool { return code == http.StatusUnauthorized || code == http.StatusForbidden }
+
+// ---- the tests ---------------------------------------------------------------------------------------
+
+// testCheckoutHeaders: the shop's checkout answer carries the intent of SPEC §3, text
+// percent-encoded the same way in every language, and creates the order.
+func testCheckoutHeaders(t *testing.T, s *shopProc) {
+	resp, err := client.PostForm(s.url+"/checkout", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	h := resp.Header
+	id := h.Get("Cinetpay-Order-Id")
+	if resp.StatusCode != http.StatusOK || !regexp.MustCompile(`^ord_[A-Za-z0-9]{8,}$`).MatchString(id) {
+		t.Fatalf("checkout: %d, order id %q", resp.StatusCode, id)
+	}
+	want := map[string]string{
+		"Cinetpay-Amount": productAmount, "Cinetpay-Currency": "XOF", "Cinetpay-Description": encodedName,
+		"Cinetpay-Customer-Email": "aya.kouadio@example.test", "Cinetpay-Customer-Country": "CI",
+		"Cinetpay-Metadata": "order%3D" + id,
+	}
+	for k, v := range want {
+		if got := h.Values(k); len(got) != 1 || got[0] != v {
+			t.Errorf("%s: %q, want %q", k, got, v)
+		}
+	}
+	for _, k := range []string{"Cinetpay-Customer-Name", "Cinetpay-Customer-Surname", "Cinetpay-Customer-Phone-Number"} {
+		if h.Get(k) == "" {
+			t.Errorf("%s missing", k)
+		}
+	}
+	o := s.order(t, id)
+	if o.ID != id || o.Amount != 5000 || o.Currency != "XOF" || o.Status != "awaiting_payment" ||
+		o.TransactionID != "" || len(o.Events) != 0 || len(o.Flags) != 0 {
+		t.Fatalf("new order: %+v", o)
+	}
+	// a product the shop does not sell starts nothing
+	resp, err = client.PostForm(s.url+"/checkout", url.Values{"product": {"caviar"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Cinetpay-Amount") != "" {
+		t.Fatalf("unknown product: %d, amount %q", resp.StatusCode, resp.Header.Get("Cinetpay-Amount"))
+	}
+}
+
+// adminPayment reads a payment through Caddy's admin API.
+func adminPayment(t *testing.T, txid string) storage.Payment {
+	t.Helper()
+	resp, err := client.Get(adminURL + "/cinetpay/payments/" + siteID + "/" + txid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Payment storage.Payment `json:"payment"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("admin payment %s: %d %v", txid, resp.StatusCode, err)
+	}
+	return out.Payment
+}
+
+// caddyCheckout starts a payment through Caddy and returns the sandbox transaction and the
+// shop's order id.
+func caddyCheckout(t *testing.T, sb *sandbox.Server) (sandbox.Transaction, string) {
+	t.Helper()
+	resp, err := noRedirect.PostForm(siteURL+"/checkout", url.Values{"product": {"wax"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || loc == "" {
+		t.Fatalf("checkout through Caddy: %d %q", resp.StatusCode, body)
+	}
+	for k := range resp.Header {
+		if strings.HasPrefix(strings.ToLower(k), "cinetpay") {
+			t.Errorf("%s reached the browser", k)
+		}
+	}
+	var tx sandbox.Transaction
+	for _, x := range sb.Transactions() {
+		if x.PaymentURL == loc {
+			tx = x
+		}
+	}
+	if tx.TransactionID == "" {
+		t.Fatalf("no sandbox transaction has payment_url %s", loc)
+	}
+	if tx.Amount != 5000 || tx.Currency != "XOF" || tx.Description != productName {
+		t.Fatalf("sandbox transaction: %d %s %q", tx.Amount, tx.Currency, tx.Description)
+	}
+	p := adminPayment(t, tx.TransactionID)
+	if !strings.HasPrefix(p.OrderID, "ord_") || p.Amount != 5000 {
+		t.Fatalf("payment in Caddy: %+v", p)
+	}
+	return tx, p.OrderID
+}
+
+// testPaymentThroughCaddy: POST /checkout through Caddy → 303 to the sandbox → accepted → the
+// delivery marks the shop's order paid with the event id; the return page shows it.
+func testPaymentThroughCaddy(t *testing.T, s *shopProc, sb *sandbox.Server) {
+	tx, id := caddyCheckout(t, sb)
+	if o := s.order(t, id); o.Status != "awaiting_payment" || len(o.Events) != 0 {
+		t.Fatalf("before payment: %+v", o)
+	}
+	if _, err := sb.Act(tx.TransactionID, "accept"); err != nil {
+		t.Fatal(err)
+	}
+	var o order
+	waitFor(t, "the order to be paid", func() bool { o = s.order(t, id); return o.Status == "paid" })
+	p := adminPayment(t, tx.TransactionID)
+	if p.State != storage.StateAccepted || len(p.History) == 0 {
+		t.Fatalf("payment in Caddy: %+v", p)
+	}
+	event := p.History[len(p.History)-1].EventID
+	if event == "" || len(o.Events) != 1 || o.Events[0] != event || o.TransactionID != tx.TransactionID ||
+		len(o.Flags) != 0 {
+		t.Fatalf("paid order %+v, event %q", o, event)
+	}
+
+	resp, err := noRedirect.Get(siteURL + "/cinetpay/return?transaction_id=" + tx.TransactionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	page := string(body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `id="payment-status">ACCEPTED<`) ||
+		!strings.Contains(page, `id="order-status">paid<`) || !strings.Contains(page, id) {
+		t.Fatalf("return page: %d %s", resp.StatusCode, page)
+	}
+
+	// a refused payment: delivered too, the order is not paid
+	tx2, id2 := caddyCheckout(t, sb)
+	if _, err := sb.Act(tx2.TransactionID, "refuse"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the refusal", func() bool { o = s.order(t, id2); return o.Status == "payment_failed" })
+	if len(o.Events) != 1 || o.TransactionID != "" {
+		t.Fatalf("refused order: %+v", o)
+	}
+	// the first order got nothing more
+	if o := s.order(t, id); o.Status != "paid" || len(o.Events) != 1 {
+		t.Fatalf("paid order changed: %+v", o)
+	}
+}
+
+// assertUntouched fails unless the order is as created.
+func assertUntouched(t *testing.T, s *shopProc, id, after string) {
+	t.Helper()
+	if o := s.order(t, id); o.Status != "awaiting_payment" || o.TransactionID != "" || len(o.Events) != 0 || len(o.Flags) != 0 {
+		t.Fatalf("after %s the order changed: %+v", after, o)
+	}
+}
+
+// testRefusedDeliveries: every delivery breaking a rule of SPEC §8 is answered 401 (or 403) and
+// changes nothing; the same delivery signed correctly is then applied.
+func testRefusedDeliveries(t *testing.T, s *shopProc) {
+	id := s.checkout(t)
+	r := newResult(id)
+	now := time.Now()
+	cases := []struct {
+		name string
+		h    func() http.Header
+	}{
+		{"no signature", func() http.Header { return r.headers() }},
+		{"tampered amount", func() http.Header {
+			h := r.signed(t, defaultSign)
+			h.Set("Cinetpay-Amount", "50")
+			return h
+		}},
+		{"tampered status", func() http.Header {
+			h := r2(r, func(x *result) { x.status = "REFUSED" }).signed(t, defaultSign)
+			h.Set("Cinetpay-Status", "ACCEPTED")
+			return h
+		}},
+		{"wrong key", func() http.Header { o := defaultSign; o.key = wrongKey; return r.signed(t, o) }},
+		{"unknown keyid", func() http.Header { o := defaultSign; o.keyID = "shop9"; return r.signed(t, o) }},
+		{"expired", func() http.Header { o := defaultSign; o.created = now.Add(-10 * time.Minute); return r.signed(t, o) }},
+		{"created in the future", func() http.Header { o := defaultSign; o.created = now.Add(10 * time.Minute); return r.signed(t, o) }},
+		{"return tag on a delivery", func() http.Header { o := defaultSign; o.tag = httpsig.TagReturn; return r.signed(t, o) }},
+		{"sandbox result to a live shop", func() http.Header {
+			return r2(r, func(x *result) { x.env = "sandbox" }).signed(t, defaultSign)
+		}},
+		{"unknown environment", func() http.Header {
+			return r2(r, func(x *result) { x.env = "staging" }).signed(t, defaultSign)
+		}},
+		{"event id not covered", func() http.Header {
+			return r2(r, func(x *result) { x.event = "" }).signed(t, defaultSign)
+		}},
+		{"uncovered Cinetpay header", func() http.Header {
+			h := r.signed(t, defaultSign)
+			h.Set("Cinetpay-Refund", "none")
+			return h
+		}},
+		{"uncovered Cinetpay_ header", func() http.Header {
+			h := r2(r, func(x *result) { x.status = "REFUSED" }).signed(t, defaultSign)
+			h["Cinetpay_Status"] = []string{"ACCEPTED"}
+			return h
+		}},
+		{"wrong label", func() http.Header {
+			h := r.signed(t, defaultSign)
+			h.Set("Signature-Input", "shop="+strings.TrimPrefix(h.Get("Signature-Input"), "cinetpay="))
+			h.Set("Signature", "shop="+strings.TrimPrefix(h.Get("Signature"), "cinetpay="))
+			return h
+		}},
+		{"alg rsa-pss-sha512", func() http.Header {
+			h := r.signed(t, defaultSign)
+			resign(t, h, http.MethodPost, signingKey, func(p string) string {
+				return strings.Replace(p, `alg="hmac-sha256"`, `alg="rsa-pss-sha512"`, 1)
+			})
+			return h
+		}},
+		{"alg as a token", func() http.Header {
+			h := r.signed(t, defaultSign)
+			resign(t, h, http.MethodPost, signingKey, func(p string) string {
+				return strings.Replace(p, `alg="hmac-sha256"`, `alg=hmac-sha256`, 1)
+			})
+			return h
+		}},
+		{"created as a string", func() http.Header {
+			h := r.signed(t, defaultSign)
+			resign(t, h, http.MethodPost, signingKey, func(p string) string {
+				return regexp.MustCompile(`;created=(\d+)`).ReplaceAllString(p, `;created="$1"`)
+			})
+			return h
+		}},
+		{"signed as a GET", func() http.Header { o := defaultSign; o.method = http.MethodGet; return r.signed(t, o) }},
+		{"malformed Signature-Input", func() http.Header {
+			h := r.signed(t, defaultSign)
+			h.Set("Signature-Input", strings.TrimSuffix(h.Get("Signature-Input"), `"`))
+			return h
+		}},
+	}
+	for _, c := range cases {
+		code, body := s.post(t, c.h())
+		if !refused(code) {
+			t.Errorf("%s: %d %q, want 401 or 403", c.name, code, body)
+		}
+		assertUntouched(t, s, id, c.name)
+	}
+	// the helper that resigns is right: with no edit it reproduces the module's signature
+	h := r.signed(t, defaultSign)
+	want := h.Get("Signature")
+	resign(t, h, http.MethodPost, signingKey, func(p string) string { return p })
+	if h.Get("Signature") != want {
+		t.Fatal("resign does not reproduce httpsig's signature")
+	}
+	// and the very delivery the cases above broke is accepted
+	if code, body := s.post(t, r.signed(t, defaultSign)); code != http.StatusOK {
+		t.Fatalf("valid delivery: %d %q", code, body)
+	}
+	if o := s.order(t, id); o.Status != "paid" || len(o.Events) != 1 || o.Events[0] != r.event {
+		t.Fatalf("after the valid delivery: %+v", o)
+	}
+}
+
+func r2(r result, change func(*result)) result {
+	change(&r)
+	return r
+}
+
+// testAcceptedSignatures: what RFC 9421 and RFC 8941 allow, and the module could send, verifies:
+// another label beside "cinetpay" (on its own header line), unknown signature parameters (part
+// of the signature base), clock skew within the 60 s allowed.
+func testAcceptedSignatures(t *testing.T, s *shopProc) {
+	cases := []struct {
+		name string
+		h    func(r result) http.Header
+	}{
+		{"another label on another line", func(r result) http.Header {
+			h := r.signed(t, defaultSign)
+			h["Signature-Input"] = append([]string{`other=("@method");created=1;keyid="x"`}, h["Signature-Input"]...)
+			h["Signature"] = append([]string{"other=:AAAA:"}, h["Signature"]...)
+			return h
+		}},
+		{"unknown parameters", func(r result) http.Header {
+			h := r.signed(t, defaultSign)
+			resign(t, h, http.MethodPost, signingKey, func(p string) string { return p + `;x-note="a \"b\" \\ c";flag;n=-12;d=4.5` })
+			return h
+		}},
+		{"created 30 s ahead", func(r result) http.Header {
+			o := defaultSign
+			o.created = time.Now().Add(30 * time.Second)
+			return r.signed(t, o)
+		}},
+		{"expired 30 s ago", func(r result) http.Header {
+			o := defaultSign
+			o.created = time.Now().Add(-httpsig.Validity - 30*time.Second)
+			return r.signed(t, o)
+		}},
+	}
+	for _, c := range cases {
+		id := s.checkout(t)
+		r := newResult(id)
+		if code, body := s.post(t, c.h(r)); code != http.StatusOK {
+			t.Errorf("%s: %d %q", c.name, code, body)
+			continue
+		}
+		if o := s.order(t, id); o.Status != "paid" || len(o.Events) != 1 {
+			t.Errorf("%s: %+v", c.name, o)
+		}
+	}
+}
+
+// testRedeliveryAndRotation: a redelivered event (the same request, or signed again) is answered
+// 2xx and applied once; the previous key of SIGNING_KEYS verifies as well as the current one.
+func testRedeliveryAndRotation(t *testing.T, s *shopProc) {
+	id := s.checkout(t)
+	r := newResult(id)
+	h := r.signed(t, defaultSign)
+	for i := range 2 {
+		if code, body := s.post(t, h); code < 200 || code > 299 {
+			t.Fatalf("delivery %d: %d %q", i+1, code, body)
+		}
+	}
+	o := defaultSign
+	o.created = time.Now().Add(2 * time.Second)
+	if code, body := s.post(t, r.signed(t, o)); code < 200 || code > 299 {
+		t.Fatalf("re-signed redelivery: %d %q", code, body)
+	}
+	if o := s.order(t, id); o.Status != "paid" || len(o.Events) != 1 || o.Events[0] != r.event {
+		t.Fatalf("after redeliveries: %+v", o)
+	}
+
+	// a refusal redelivered after a later success does not undo it
+	id2 := s.checkout(t)
+	refusal := r2(newResult(id2), func(x *result) { x.status = "REFUSED" })
+	refusalH := refusal.signed(t, defaultSign)
+	success := newResult(id2)
+	for i, h := range []http.Header{refusalH, success.signed(t, defaultSign), refusalH} {
+		if code, body := s.post(t, h); code != http.StatusOK {
+			t.Fatalf("delivery %d: %d %q", i+1, code, body)
+		}
+	}
+	if o := s.order(t, id2); o.Status != "paid" || strings.Join(o.Events, ",") != refusal.event+","+success.event {
+		t.Fatalf("refused then paid, refusal redelivered: %+v", o)
+	}
+
+	// key rotation: the old key and the new one both verify
+	for _, k := range []struct{ id, key string }{{oldKeyID, oldKey}, {keyID, signingKey}} {
+		id := s.checkout(t)
+		r := newResult(id)
+		o := defaultSign
+		o.keyID, o.key = k.id, k.key
+		if code, body := s.post(t, r.signed(t, o)); code != http.StatusOK {
+			t.Fatalf("key %s: %d %q", k.id, code, body)
+		}
+		if o := s.order(t, id); o.Status != "paid" || len(o.Events) != 1 {
+			t.Fatalf("key %s: %+v", k.id, o)
+		}
+	}
+	// a key under the other key's id does not
+	id3 := s.checkout(t)
+	o = defaultSign
+	o.keyID, o.key = oldKeyID, signingKey
+	if code, _ := s.post(t, newResult(id3).signed(t, o)); !refused(code) {
+		t.Fatalf("key under the wrong id: %d", code)
+	}
+	assertUntouched(t, s, id3, "a key under the wrong id")
+}
+
+// testMismatch: a valid delivery whose amount or currency differs from the shop's order, or for
+// an order the shop does not know, is acknowledged (so the module stops retrying), recorded and
+// not applied.
+func testMismatch(t *testing.T, s *shopProc) {
+	id := s.checkout(t)
+	amount := r2(newResult(id), func(x *result) { x.amount = "4995" })
+	currency := r2(newResult(id), func(x *result) { x.currency = "XAF" })
+	for _, r := range []result{amount, currency, amount} { // the last one is a redelivery
+		if code, body := s.post(t, r.signed(t, defaultSign)); code < 200 || code > 299 {
+			t.Fatalf("%s %s: %d %q", r.amount, r.currency, code, body)
+		}
+	}
+	o := s.order(t, id)
+	if o.Status != "awaiting_payment" || o.TransactionID != "" {
+		t.Fatalf("a mismatched result was applied: %+v", o)
+	}
+	if strings.Join(o.Events, ",") != amount.event+","+currency.event || len(o.Flags) != 2 ||
+		o.Flags[0].EventID != amount.event || o.Flags[1].EventID != currency.event ||
+		!strings.Contains(o.Flags[0].Reason, "4995") || !strings.Contains(o.Flags[1].Reason, "XAF") {
+		t.Fatalf("mismatches not recorded once each: %+v", o)
+	}
+	// the right amount still pays the order
+	if code, _ := s.post(t, newResult(id).signed(t, defaultSign)); code != http.StatusOK {
+		t.Fatalf("valid delivery: %d", code)
+	}
+	if o := s.order(t, id); o.Status != "paid" || len(o.Events) != 3 || len(o.Flags) != 2 {
+		t.Fatalf("after the valid delivery: %+v", o)
+	}
+
+	// an order the shop does not have: acknowledged, nothing created
+	if code, body := s.post(t, newResult("ord_unknown42").signed(t, defaultSign)); code < 200 || code > 299 {
+		t.Fatalf("unknown order: %d %q", code, body)
+	}
+	if code, _ := s.do(t, http.MethodGet, "/orders/ord_unknown42", nil); code != http.StatusNotFound {
+		t.Fatalf("unknown order created: %d", code)
+	}
+}
+
+// testStatuses: REFUSED and EXPIRED leave the order unpaid (a later ACCEPTED wins), MISMATCH and
+// DUPLICATE are flagged for the merchant and never pay.
+func testStatuses(t *testing.T, s *shopProc) {
+	post := func(r result) {
+		t.Helper()
+		if code, body := s.post(t, r.signed(t, defaultSign)); code != http.StatusOK {
+			t.Fatalf("%s: %d %q", r.status, code, body)
+		}
+	}
+	id := s.checkout(t)
+	post(r2(newResult(id), func(x *result) { x.status = "EXPIRED" }))
+	if o := s.order(t, id); o.Status != "payment_failed" || len(o.Events) != 1 {
+		t.Fatalf("expired: %+v", o)
+	}
+	accepted := newResult(id)
+	post(accepted)
+	post(r2(newResult(id), func(x *result) { x.status = "REFUSED" })) // another transaction, later
+	dup := r2(newResult(id), func(x *result) { x.status = "DUPLICATE" })
+	post(dup)
+	o := s.order(t, id)
+	if o.Status != "paid" || o.TransactionID != accepted.tx || len(o.Events) != 4 ||
+		len(o.Flags) != 1 || o.Flags[0].EventID != dup.event || o.Flags[0].Status != "DUPLICATE" ||
+		o.Flags[0].TransactionID != dup.tx {
+		t.Fatalf("expired, accepted, refused, duplicate: %+v", o)
+	}
+
+	id2 := s.checkout(t)
+	mismatch := r2(newResult(id2), func(x *result) { x.status = "MISMATCH"; x.amount = "4000" })
+	post(mismatch)
+	o = s.order(t, id2)
+	if o.Status == "paid" || len(o.Flags) != 1 || o.Flags[0].EventID != mismatch.event || o.Flags[0].Status != "MISMATCH" {
+		t.Fatalf("mismatch: %+v", o)
+	}
+}
+
+// testReturnPage: the return page shows the verified status and changes nothing; an unverified
+// one shows no status.
+func testReturnPage(t *testing.T, s *shopProc) {
+	id := s.checkout(t)
+	r := r2(newResult(id), func(x *result) { x.event = "" })
+	ret := signOpts{keyID: keyID, key: signingKey, tag: httpsig.TagReturn, method: http.MethodGet}
+	code, page := s.do(t, http.MethodGet, "/cinetpay/return?transaction_id="+r.tx, r.signed(t, ret))
+	if code != http.StatusOK || !strings.Contains(page, `id="payment-status">ACCEPTED<`) ||
+		!strings.Contains(page, `id="order-status">awaiting_payment<`) {
+		t.Fatalf("return page: %d %s", code, page)
+	}
+	assertUntouched(t, s, id, "a return page")
+
+	for name, h := range map[string]http.Header{
+		"delivery signature": r2(r, func(x *result) { x.event = "evt-return" }).signed(t, signOpts{
+			keyID: keyID, key: signingKey, tag: httpsig.TagNotify, method: http.MethodGet}),
+		"wrong key": r.signed(t, signOpts{keyID: keyID, key: wrongKey, tag: httpsig.TagReturn, method: http.MethodGet}),
+		"unsigned":  r.headers(),
+	} {
+		code, page := s.do(t, http.MethodGet, "/cinetpay/return?transaction_id="+r.tx, h)
+		if code != http.StatusOK || strings.Contains(page, "ACCEPTED") || !strings.Contains(page, "could not be verified") {
+			t.Errorf("%s: %d %s", name, code, page)
+		}
+	}
+	assertUntouched(t, s, id, "unverified return pages")
+}
