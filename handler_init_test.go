@@ -326,3 +326,35 @@ func TestParseIntentPercentEncoding(t *testing.T) {
 		t.Fatalf("bad phone: %v", err)
 	}
 }
+
+// TestHandleErrorsPage runs the handle_errors example of the README.
+func TestHandleErrorsPage(t *testing.T) {
+	e := newEnv(t, envOptions{site: `handle_errors 502 503 {
+		header Content-Type "text/html; charset=utf-8"
+		respond <<HTML
+			<!doctype html>
+			<title>Paiement indisponible</title>
+			<h1>Le paiement n'a pas pu démarrer</h1>
+			<p>{http.error.message}</p>
+			<p><a href="/">Retour à la boutique</a></p>
+			HTML {http.error.status_code}
+	}`})
+	h := intentHeaders("order-err", 1000)
+	h.Set("Cinetpay-Amount", "12.5")
+	e.shop.setIntent(h)
+	resp, body := e.do(http.MethodPost, "/checkout/cart", nil, nil)
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, "the shop&#39;s payment request is invalid") &&
+		!strings.Contains(body, "the shop's payment request is invalid") {
+		t.Fatalf("%d %q", resp.StatusCode, body)
+	}
+	if resp.Header.Get("Set-Cookie") == "" || resp.Header.Get("X-Shop") != "" {
+		t.Fatalf("headers %v", resp.Header)
+	}
+	e.sb.SetFaults(sandbox.Faults{Payment: &sandbox.APIFault{Code: "429", Times: 1}})
+	e.shop.setIntent(intentHeaders("order-err2", 1000))
+	resp, body = e.do(http.MethodPost, "/checkout/cart", nil, nil)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "retry shortly") {
+		t.Fatalf("%d %q %v", resp.StatusCode, body, resp.Header)
+	}
+	e.assertNoSecrets(body)
+}
