@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -229,9 +228,6 @@ func (h *Handler) newSiteConfig() (*siteConfig, error) {
 			"forward_timeout": time.Duration(h.ForwardTimeout).String(),
 			"rate_limit":      fmt.Sprint(h.RateLimit),
 		},
-	}
-	if u, err := url.Parse(public); err == nil && sameOrigin(h.Forward, public) {
-		return nil, fmt.Errorf("forward points at this site itself (%s): its deliveries would be stripped", u.Host)
 	}
 	return sc, nil
 }

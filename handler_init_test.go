@@ -227,6 +227,15 @@ func TestBadIntentStoresNothing(t *testing.T) {
 			}
 		}
 	}
+	// an error answer of the shop is not an intent: it passes, without the Cinetpay-* headers
+	e.shop.setIntent(intentHeaders("order-500", 1000))
+	e.shop.mu.Lock()
+	e.shop.intentCode = http.StatusInternalServerError
+	e.shop.mu.Unlock()
+	resp, body := e.do(http.MethodPost, "/checkout/cart", nil, nil)
+	if resp.StatusCode != http.StatusInternalServerError || body != "the shop's body, to be dropped" || resp.Header.Get("Cinetpay-Amount") != "" {
+		t.Errorf("shop error: %d %q %v", resp.StatusCode, body, resp.Header)
+	}
 	if ps := e.payments(""); len(ps) != 0 || e.sb.PaymentCount() != 0 {
 		t.Fatalf("bad intents stored %d payments, called CinetPay %d times", len(ps), e.sb.PaymentCount())
 	}

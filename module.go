@@ -401,11 +401,6 @@ func (h *Handler) check(resolved bool) error {
 	if judge(h.Lang) && !cinetpay.ValidLang(h.Lang) {
 		return fmt.Errorf("lang: %q is not fr or en", h.Lang)
 	}
-	if judge(h.Storage) && !filepath.IsAbs(h.Storage) && resolved {
-		if _, err := filepath.Abs(h.Storage); err != nil {
-			return fmt.Errorf("storage: %v", err)
-		}
-	}
 	for _, d := range []struct {
 		name string
 		v    caddy.Duration
@@ -570,12 +565,13 @@ func (rw *respWriter) WriteHeader(status int) {
 	}
 	hdr := rw.Header()
 	if status >= 100 && status < 200 && status != http.StatusSwitchingProtocols {
+		// informational: more headers follow
 		stripCinetpayHeaders(hdr)
 		rw.ResponseWriter.WriteHeader(status)
 		return
 	}
 	rw.wroteHeader = true
-	if rw.mayIntercept && status < 400 && len(hdr.Values("Cinetpay-Amount")) > 0 {
+	if rw.mayIntercept && status >= 200 && status < 400 && len(hdr.Values("Cinetpay-Amount")) > 0 {
 		rw.intercepted = true
 		return
 	}
