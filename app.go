@@ -521,3 +521,70 @@ var (
 	_ caddy.CleanerUpper = (*App)(nil)
 	_ caddy.Destructor   = (*storeEntry)(nil)
 )
+
+// pump runs a queue of the store: every second (and when woken), it lists what is due and
+// hands each item not already in flight to handle, at most workers at a time, as background
+// work of the store.
+func pump[T any](ctx context.Context, e *storeEntry, wake <-chan struct{}, workers int, what string,
+	due func() ([]T, error), key func(T) string, handle func(T)) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	sem := make(chan struct{}, workers)
+	inflight := newKeySet()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-wake:
+		}
+		items, err := due()
+		if err != nil {
+			e.logger.Error("listing due "+what, zap.Error(err))
+			continue
+		}
+		for _, it := range items {
+			id := key(it)
+			if !inflight.add(id) {
+				continue
+			}
+			select {
+			case sem <- struct{}{}:
+			default:
+				inflight.remove(id) // all workers busy: next round
+				continue
+			}
+			if !e.spawn(func() {
+				defer func() { <-sem; inflight.remove(id) }()
+				handle(it)
+			}) {
+				return
+			}
+		}
+	}
+}
+
+// keySet is a set of strings safe for concurrent use.
+type keySet struct {
+	mu sync.Mutex
+	m  map[string]bool
+}
+
+func newKeySet() *keySet { return &keySet{m: map[string]bool{}} }
+
+// add adds k and reports whether it was absent.
+func (s *keySet) add(k string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m[k] {
+		return false
+	}
+	s.m[k] = true
+	return true
+}
+
+func (s *keySet) remove(k string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, k)
+}

@@ -46,42 +46,10 @@ func (e *storeEntry) wake() {
 // leased in the store before it is sent, so no attempt is ever sent twice at once.
 func (e *storeEntry) deliveryLoop(ctx context.Context) {
 	defer e.wg.Done()
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	sem := make(chan struct{}, deliveryWorkers)
-	inflight := newKeySet()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		case <-e.wakeDeliveries:
-		}
-		due, err := e.store.DueDeliveries(now(), 64)
-		if err != nil {
-			e.logger.Error("listing due deliveries", zap.Error(err))
-			continue
-		}
-	due:
-		for _, d := range due {
-			id := d.SiteID + "/" + d.ID
-			if !inflight.add(id) {
-				continue
-			}
-			select {
-			case sem <- struct{}{}:
-			default:
-				inflight.remove(id)
-				break due
-			}
-			if !e.spawn(func() {
-				defer func() { <-sem; inflight.remove(id) }()
-				e.deliver(ctx, d)
-			}) {
-				return
-			}
-		}
-	}
+	pump(ctx, e, e.wakeDeliveries, deliveryWorkers, "deliveries",
+		func() ([]storage.Delivery, error) { return e.store.DueDeliveries(now(), 64) },
+		func(d storage.Delivery) string { return d.SiteID + "/" + d.ID },
+		func(d storage.Delivery) { e.deliver(ctx, d) })
 }
 
 // deliver makes one attempt of a delivery with the site's current configuration.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -235,41 +234,10 @@ func schedule(p *storage.Payment, at time.Time, due, noAnswer bool) {
 // recheckLoop re-checks due payments, a few at a time, with the lowest priority.
 func (e *storeEntry) recheckLoop(ctx context.Context) {
 	defer e.wg.Done()
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	sem := make(chan struct{}, recheckWorkers)
-	inflight := newKeySet()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		keys, err := e.store.DueChecks(now(), 64)
-		if err != nil {
-			e.logger.Error("listing due re-checks", zap.Error(err))
-			continue
-		}
-	keys:
-		for _, k := range keys {
-			id := k.SiteID + "/" + k.ID
-			if !inflight.add(id) {
-				continue
-			}
-			select {
-			case sem <- struct{}{}:
-			default:
-				inflight.remove(id)
-				break keys
-			}
-			if !e.spawn(func() {
-				defer func() { <-sem; inflight.remove(id) }()
-				e.recheck(k)
-			}) {
-				return
-			}
-		}
-	}
+	pump(ctx, e, nil, recheckWorkers, "re-checks",
+		func() ([]storage.Key, error) { return e.store.DueChecks(now(), 64) },
+		func(k storage.Key) string { return k.SiteID + "/" + k.ID },
+		e.recheck)
 }
 
 // recheck handles one due payment.
@@ -315,29 +283,4 @@ func (e *storeEntry) recheck(k storage.Key) {
 	if _, err := e.check(sc, k.ID, prioRecheck); err != nil {
 		e.logger.Warn("re-check without a usable answer", zap.String("transaction_id", k.ID), zap.Error(err))
 	}
-}
-
-// keySet is a set of strings safe for concurrent use.
-type keySet struct {
-	mu sync.Mutex
-	m  map[string]bool
-}
-
-func newKeySet() *keySet { return &keySet{m: map[string]bool{}} }
-
-// add adds k and reports whether it was absent.
-func (s *keySet) add(k string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m[k] {
-		return false
-	}
-	s.m[k] = true
-	return true
-}
-
-func (s *keySet) remove(k string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, k)
 }
