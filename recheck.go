@@ -169,7 +169,7 @@ func applyCheck(p *storage.Payment, cr *cinetpay.CheckResult, err error, at time
 		PaymentMethod: d.PaymentMethod, OperatorID: d.OperatorID, PaymentDate: d.PaymentDate}
 	switch cr.Verdict() {
 	case cinetpay.VerdictAccepted:
-		p.Confirmed = conf
+		p.Confirmed, p.NextCheck = conf, time.Time{}
 		if amount, ok := d.IntAmount(); ok && amount == p.Amount && d.Currency == p.Currency {
 			p.State, p.Note = storage.StateAccepted, "check"
 		} else {

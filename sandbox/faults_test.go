@@ -186,19 +186,15 @@ func TestPaymentFaultHang(t *testing.T) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, ts.URL+"/v2/payment", strings.NewReader(string(raw)))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "t")
-	start := time.Now()
 	_, err := http.DefaultClient.Do(req)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err %v, want a timeout", err)
-	}
-	if time.Since(start) > 2*time.Second {
-		t.Fatal("hang outlived the client's deadline by far")
 	}
 	waitFor(t, "the hung payment to be created", func() bool { _, ok := s.Transaction("TXHANG"); return ok })
 
 	// A short hang delays a normal answer.
 	setFaults(t, ts.URL, `{"payment":{"times":1,"hang":"200ms"}}`)
-	start = time.Now()
+	start := time.Now()
 	r := call(t, ts.URL, "/v2/payment", paymentBody("TXHANG2", "http://127.0.0.1:1"))
 	if r.code() != "201" || time.Since(start) < 200*time.Millisecond {
 		t.Fatalf("short hang: %s after %v", r.Raw, time.Since(start))
@@ -407,17 +403,18 @@ func TestNotifyFaultOmitFields(t *testing.T) {
 func TestNotifyAsync(t *testing.T) {
 	_, ts := newSandbox(t)
 	n := newNotifyServer(t)
-	n.delay.Store(int64(300 * time.Millisecond))
+	gate := make(chan struct{})
+	n.gate.Store(&gate) // the shop holds every notification until the browser has its answer
 	tok := createPayment(t, ts.URL, "TXASYNC", n.URL)
 	setFaults(t, ts.URL, `{"notify_async":true}`)
-	start := time.Now()
 	status, html := choose(t, ts.URL, tok, "accept")
 	if status != 200 || !strings.Contains(html, `id="return-form"`) {
 		t.Fatalf("browser answer: %d", status)
 	}
-	if time.Since(start) > 250*time.Millisecond || len(n.requests()) != 0 {
+	if len(n.requests()) != 0 {
 		t.Fatal("the browser waited for the notifications")
 	}
+	close(gate)
 	waitFor(t, "async notifications", func() bool { return len(n.posts()) == 2 })
 	if p := n.posts(); p[0].Form.Get("cpm_error_message") != "WAITING_CUSTOMER_PAYMENT" || p[1].Form.Get("cpm_error_message") != "SUCCES" {
 		t.Fatalf("order: %v / %v", p[0].Form, p[1].Form)

@@ -65,6 +65,8 @@ type notifyServer struct {
 	*httptest.Server
 	status atomic.Int32 // answered status, 200 by default
 	delay  atomic.Int64 // handling time, ns
+	// gate, when set, holds every request until it is closed
+	gate atomic.Pointer[chan struct{}]
 
 	mu   sync.Mutex
 	reqs []notified
@@ -80,6 +82,9 @@ func newNotifyServer(t *testing.T) *notifyServer {
 		form, _ := url.ParseQuery(string(b))
 		if d := n.delay.Load(); d > 0 {
 			time.Sleep(time.Duration(d))
+		}
+		if g := n.gate.Load(); g != nil {
+			<-*g
 		}
 		n.mu.Lock()
 		n.reqs = append(n.reqs, notified{
