@@ -75,30 +75,12 @@ func (a *apiAnswer) write(w http.ResponseWriter) {
 	_, _ = w.Write(a.body)
 }
 
-// codeMessages are the messages of the codes the sandbox answers.
-var codeMessages = map[string]string{
-	"00":   "SUCCES",
-	"201":  "CREATED",
+// messageOverrides are the sandbox's messages where the documentation gives only a meaning
+// (cinetpay.CodeMessage has the documented table) or where the sandbox has a code of its own.
+var messageOverrides = map[string]string{
 	"403":  "FORBIDDEN",
-	"429":  "TOO_MANY_REQUEST",
-	"600":  "PAYMENT_FAILED",
-	"602":  "INSUFFISENT_BALANCE",
-	"603":  "SERVICE_UNAVAILABLE",
-	"604":  "OTP_CODE_ERROR",
 	"605":  "TRANSACTION_NOT_FOUND",
-	"606":  "INCORRECT_SETTINGS",
-	"608":  "MINIMUM_REQUIRED_FIELDS",
-	"609":  "AUTH_NOT_FOUND",
-	"613":  "ERROR_SITE_ID_NOTVALID",
-	"623":  "WAITING_CUSTOMER_TO_VALIDATE",
 	"624":  "An error occurred while processing the request",
-	"627":  "TRANSACTION_CANCEL",
-	"641":  "ERROR_AMOUNT_TOO_LOW",
-	"642":  "ERROR_AMOUNT_TOO_HIGH",
-	"662":  "WAITING_CUSTOMER_PAYMENT",
-	"663":  "WAITING_CUSTOMER_OTP_CODE",
-	"664":  "WAITING_CUSTOMER_PAYMENT_AT_OPERATOR_SIDE",
-	"804":  "OPERATOR_UNAVAILABLE",
 	"1010": "ACCESS_DENIED",
 }
 
@@ -116,7 +98,10 @@ func codeStatus(code string) int {
 }
 
 func codeMessage(code string) string {
-	if m, ok := codeMessages[code]; ok {
+	if m, ok := messageOverrides[code]; ok {
+		return m
+	}
+	if m := cinetpay.CodeMessage(code); m != "" {
 		return m
 	}
 	return "ERROR"
@@ -346,20 +331,34 @@ var customerFields = []string{"customer_id", "customer_name", "customer_surname"
 	"customer_phone_number", "customer_address", "customer_city", "customer_country",
 	"customer_state", "customer_zip_code"}
 
-// createPayment handles POST /v2/payment.
-func (s *Server) createPayment(r *http.Request, body []byte, readErr error, rec *Request) apiAnswer {
+// readFields makes the checks both API calls start with, in CinetPay's order: a User-Agent
+// (1010), a JSON content type (403), a readable JSON object (608).
+func (s *Server) readFields(r *http.Request, body []byte, readErr error) (fieldSet, *apiAnswer) {
+	fail := func(code, description string) (fieldSet, *apiAnswer) {
+		a := s.errAnswer(code, description)
+		return nil, &a
+	}
 	if r.Header.Get("User-Agent") == "" {
-		return s.errAnswer("1010", "The owner of this website has banned your access based on your browser's signature")
+		return fail("1010", "The owner of this website has banned your access based on your browser's signature")
 	}
 	if !isJSONContentType(r.Header.Get("Content-Type")) {
-		return s.errAnswer("403", "Content-Type must be application/json")
+		return fail("403", "Content-Type must be application/json")
 	}
 	if readErr != nil {
-		return s.errAnswer("608", "the body could not be read")
+		return fail("608", "the body could not be read")
 	}
 	f, ok := decodeFields(body)
 	if !ok {
-		return s.errAnswer("608", "the body must be a JSON object")
+		return fail("608", "the body must be a JSON object")
+	}
+	return f, nil
+}
+
+// createPayment handles POST /v2/payment.
+func (s *Server) createPayment(r *http.Request, body []byte, readErr error, rec *Request) apiAnswer {
+	f, fail := s.readFields(r, body, readErr)
+	if fail != nil {
+		return *fail
 	}
 
 	// Presence and types of the required fields.
@@ -545,18 +544,9 @@ type checkData struct {
 
 // checkPayment handles POST /v2/payment/check.
 func (s *Server) checkPayment(r *http.Request, body []byte, readErr error, rec *Request) apiAnswer {
-	if r.Header.Get("User-Agent") == "" {
-		return s.errAnswer("1010", "The owner of this website has banned your access based on your browser's signature")
-	}
-	if !isJSONContentType(r.Header.Get("Content-Type")) {
-		return s.errAnswer("403", "Content-Type must be application/json")
-	}
-	if readErr != nil {
-		return s.errAnswer("608", "the body could not be read")
-	}
-	f, ok := decodeFields(body)
-	if !ok {
-		return s.errAnswer("608", "the body must be a JSON object")
+	f, fail := s.readFields(r, body, readErr)
+	if fail != nil {
+		return *fail
 	}
 	apikey, bad := f.requiredStr("apikey")
 	if bad != "" {
