@@ -143,20 +143,15 @@ func (a *Admin) serve(w http.ResponseWriter, r *http.Request) error {
 		if err := method(r, http.MethodPost); err != nil {
 			return err
 		}
-		var found bool
-		err := eachEntry(q.Get("storage"), func(e *storeEntry) error {
-			if found {
-				return nil
-			}
+		found, err := firstEntry(func(e *storeEntry) (bool, error) {
 			d, err := e.store.Replay(parts[1], parts[2], now())
 			if errors.Is(err, storage.ErrNotFound) {
-				return nil
+				return false, nil
 			} else if err != nil {
-				return err
+				return true, err
 			}
-			found = true
 			e.wake()
-			return writeJSON(w, map[string]any{"delivery": listedDelivery{e.dir, d}})
+			return true, writeJSON(w, map[string]any{"delivery": listedDelivery{e.dir, d}})
 		})
 		if err != nil {
 			return apiError(http.StatusInternalServerError, "%v", err)
@@ -192,23 +187,33 @@ func eachEntry(dir string, fn func(e *storeEntry) error) error {
 	return nil
 }
 
-// withPayment finds a payment in the open stores.
-func withPayment(site, txid string, fn func(e *storeEntry, p storage.Payment) error) error {
-	var found bool
-	var ferr error
+// firstEntry calls fn for each open store, holding it open meanwhile, until fn reports that it
+// found what it looked for.
+func firstEntry(fn func(e *storeEntry) (found bool, err error)) (bool, error) {
+	found := false
 	err := eachEntry("", func(e *storeEntry) error {
 		if found {
 			return nil
 		}
+		var err error
+		found, err = fn(e)
+		return err
+	})
+	return found, err
+}
+
+// withPayment finds a payment in the open stores.
+func withPayment(site, txid string, fn func(e *storeEntry, p storage.Payment) error) error {
+	var ferr error
+	found, err := firstEntry(func(e *storeEntry) (bool, error) {
 		p, err := e.store.Get(site, txid)
 		if errors.Is(err, storage.ErrNotFound) {
-			return nil
+			return false, nil
 		} else if err != nil {
-			return err
+			return true, err
 		}
-		found = true
 		ferr = fn(e, p)
-		return nil
+		return true, nil
 	})
 	if err != nil {
 		return apiError(http.StatusInternalServerError, "%v", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -31,7 +32,7 @@ func init() {
 // provisioning, lets `caddy validate` run while a Caddy holds the store.
 type App struct {
 	mu      sync.Mutex
-	sites   map[string]*siteConfig // the first config of each storage dir + site id
+	sites   map[string]*siteConfig // the first config of each site id
 	order   []*siteConfig          // every handler's config, in provisioning order
 	once    sync.Once
 	err     error
@@ -56,26 +57,19 @@ func (a *App) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// register adds a handler's site. Two handlers with one site id on one store must agree on
-// everything the background work uses; else a load error naming the field.
+// register adds a handler's site. Two handlers with one site id must agree on everything the
+// background work uses; else a load error naming the field.
 func (a *App) register(sc *siteConfig) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	key := sc.storageDir + "\x00" + sc.siteID
-	if prev, ok := a.sites[key]; ok {
-		if field := prev.disagreement(sc); field != "" {
+	if prev, ok := a.sites[sc.siteID]; ok {
+		if field := firstDifference(prev.agree, sc.agree); field != "" {
 			return fmt.Errorf("site_id %s: two cinetpay handlers disagree on %s; one site_id must have one configuration", sc.siteID, field)
 		}
 		sc.shared = prev
-		a.order = append(a.order, sc)
-		return nil
+	} else {
+		a.sites[sc.siteID] = sc
 	}
-	for _, other := range a.order {
-		if other.siteID == sc.siteID && other.storageDir != sc.storageDir {
-			return fmt.Errorf("site_id %s: two cinetpay handlers disagree on storage; one site_id must have one configuration", sc.siteID)
-		}
-	}
-	a.sites[key] = sc
 	a.order = append(a.order, sc)
 	return nil
 }
@@ -153,13 +147,9 @@ type siteConfig struct {
 	forwardClient *http.Client
 	publicURL     string
 	notifyURL     string
-	returnPath    string
 	returnBase    string // public_url + return path
 	endpointHost  string
 	environment   string
-	currency      string
-	channels      string
-	lang          string
 	timeout       time.Duration
 	rateLimit     int
 	logger        *zap.Logger
@@ -208,39 +198,39 @@ func (h *Handler) newSiteConfig() (*siteConfig, error) {
 		forwardClient: newForwardClient(time.Duration(h.ForwardTimeout)),
 		publicURL:     public,
 		notifyURL:     public + h.Notify,
-		returnPath:    h.Return,
 		returnBase:    public + h.Return,
 		endpointHost:  endpoint.Host,
 		environment:   env,
-		currency:      h.Currency,
-		channels:      h.Channels,
-		lang:          h.Lang,
 		timeout:       time.Duration(h.Timeout),
 		rateLimit:     h.RateLimit,
 		logger:        h.logger,
-		agree: map[string]string{
-			"api_key":         h.APIKey,
-			"secret_key":      h.SecretKey,
-			"signing_key":     h.SigningKey.ID + "\x00" + h.SigningKey.Key,
-			"endpoint":        h.Endpoint,
-			"forward":         h.Forward,
-			"timeout":         time.Duration(h.Timeout).String(),
-			"forward_timeout": time.Duration(h.ForwardTimeout).String(),
-			"rate_limit":      fmt.Sprint(h.RateLimit),
-		},
+		agree:         h.agreement(),
 	}
+	sc.agree["storage"] = dir
 	return sc, nil
 }
 
-// disagreement names the first field two configurations of one site differ on.
-func (sc *siteConfig) disagreement(other *siteConfig) string {
-	keys := make([]string, 0, len(sc.agree))
-	for k := range sc.agree {
-		keys = append(keys, k)
+// agreement lists what handlers sharing a site id must agree on: what the background work of
+// the site uses. Values are compared, never shown.
+func (h *Handler) agreement() map[string]string {
+	return map[string]string{
+		"api_key":         h.APIKey,
+		"secret_key":      h.SecretKey,
+		"signing_key":     h.SigningKey.ID + "\x00" + h.SigningKey.Key,
+		"endpoint":        h.Endpoint,
+		"forward":         h.Forward,
+		"storage":         h.Storage,
+		"timeout":         time.Duration(h.Timeout).String(),
+		"forward_timeout": time.Duration(h.ForwardTimeout).String(),
+		"rate_limit":      fmt.Sprint(h.RateLimit),
 	}
-	slices.Sort(keys)
+}
+
+// firstDifference names the first key, in sorted order, whose values differ.
+func firstDifference(a, b map[string]string) string {
+	keys := slices.Sorted(maps.Keys(a))
 	for _, k := range keys {
-		if sc.agree[k] != other.agree[k] {
+		if a[k] != b[k] {
 			return k
 		}
 	}
@@ -272,7 +262,7 @@ func acquireEntry(dir string, logger *zap.Logger) (*storeEntry, error) {
 		return openEntry(dir, logger)
 	})
 	if err != nil {
-		_, _ = storePool.Delete(dir) // LoadOrNew counted a user even on failure
+		// the pool dropped the failed entry itself
 		return nil, fmt.Errorf("cinetpay storage %s: %v", dir, err)
 	}
 	return v.(*storeEntry), nil
@@ -425,7 +415,7 @@ func (e *storeEntry) limiter(siteID string) *limiter {
 	return l
 }
 
-// maintenanceLoop purges old records daily and reclaims disk space.
+// maintenanceLoop purges old records every 6 h and reclaims disk space every 10 min.
 func (e *storeEntry) maintenanceLoop(ctx context.Context) {
 	defer e.wg.Done()
 	gc := time.NewTicker(10 * time.Minute)
@@ -490,8 +480,8 @@ type flight[T any] struct {
 }
 
 // do runs fn for key unless a call for key is in flight, in which case it waits for that
-// call's result. shared reports a result that another caller's fn produced.
-func (g *flightGroup[T]) do(key string, fn func() (T, error)) (val T, err error, shared bool) {
+// call's result.
+func (g *flightGroup[T]) do(key string, fn func() (T, error)) (T, error) {
 	g.mu.Lock()
 	if g.m == nil {
 		g.m = map[string]*flight[T]{}
@@ -499,7 +489,7 @@ func (g *flightGroup[T]) do(key string, fn func() (T, error)) (val T, err error,
 	if f, ok := g.m[key]; ok {
 		g.mu.Unlock()
 		<-f.done
-		return f.val, f.err, true
+		return f.val, f.err
 	}
 	f := &flight[T]{done: make(chan struct{})}
 	g.m[key] = f
@@ -511,7 +501,7 @@ func (g *flightGroup[T]) do(key string, fn func() (T, error)) (val T, err error,
 		close(f.done)
 	}()
 	f.val, f.err = fn()
-	return f.val, f.err, false
+	return f.val, f.err
 }
 
 // Interface guards

@@ -7,7 +7,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -254,8 +253,7 @@ func forwardHitsAddress(forward, key string) bool {
 }
 
 // agreeAcrossBlocks refuses two blocks with one site_id that disagree on its configuration,
-// comparing the values as written (before placeholders are resolved; Provision compares the
-// resolved ones too).
+// comparing the values as written (Provision compares the resolved ones too).
 func agreeAcrossBlocks(h httpcaddyfile.Helper, c *Handler) error {
 	const stateKey = "cinetpay_sites"
 	sites, _ := h.State[stateKey].(map[string]map[string]string)
@@ -263,22 +261,14 @@ func agreeAcrossBlocks(h httpcaddyfile.Helper, c *Handler) error {
 		sites = map[string]map[string]string{}
 		h.State[stateKey] = sites
 	}
-	fields := map[string]string{
-		"api_key": c.APIKey, "secret_key": c.SecretKey, "endpoint": c.Endpoint, "forward": c.Forward,
-		"storage": c.Storage, "rate_limit": fmt.Sprint(c.RateLimit),
-		"timeout": time.Duration(c.Timeout).String(), "forward_timeout": time.Duration(c.ForwardTimeout).String(),
-		"signing_key": c.SigningKey.ID + "\x00" + c.SigningKey.Key,
-	}
+	fields := c.agreement()
 	prev, ok := sites[c.SiteID]
 	if !ok {
 		sites[c.SiteID] = fields
 		return nil
 	}
-	for _, name := range []string{"api_key", "secret_key", "signing_key", "endpoint", "forward", "storage",
-		"timeout", "forward_timeout", "rate_limit"} {
-		if prev[name] != fields[name] {
-			return fmt.Errorf("two cinetpay blocks with site_id %s disagree on %s; one site_id must have one configuration", c.SiteID, name)
-		}
+	if name := firstDifference(prev, fields); name != "" {
+		return fmt.Errorf("two cinetpay blocks with site_id %s disagree on %s; one site_id must have one configuration", c.SiteID, name)
 	}
 	return nil
 }

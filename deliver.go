@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -135,22 +136,8 @@ func (e *storeEntry) send(ctx context.Context, sc *siteConfig, d *storage.Delive
 		return 0, 0, errors.New(strings.ReplaceAll(err.Error(), sc.forward, "forward"))
 	}
 	defer resp.Body.Close()
-	_, _ = drain(resp)
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // so the connection is reused
 	return resp.StatusCode, parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()), nil
-}
-
-// drain reads a little of the answer so the connection can be reused.
-func drain(resp *http.Response) (int64, error) {
-	buf := make([]byte, 4096)
-	var n int64
-	for n < 64<<10 {
-		m, err := resp.Body.Read(buf)
-		n += int64(m)
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
 }
 
 // nextDelay is the wait before the next attempt: exponential backoff with jitter from a few

@@ -81,7 +81,7 @@ func (h *Handler) serveCheckout(w http.ResponseWriter, r *http.Request, next cad
 		return caddyhttp.Error(http.StatusServiceUnavailable, errStore)
 	}
 	defer release()
-	out, _, _ := e.starts.do(h.SiteID+"/"+in.orderID, func() (startOutcome, error) {
+	out, _ := e.starts.do(h.SiteID+"/"+in.orderID, func() (startOutcome, error) {
 		return h.start(e, in), nil
 	})
 	if out.txid != "" {

@@ -111,7 +111,7 @@ func (h *Handler) signReturn(r *http.Request, repl *caddy.Replacer, txid string)
 	repl.Set("http.cinetpay.order_id", p.OrderID)
 	repl.Set("http.cinetpay.status", status)
 	v := resultHeaders{transactionID: p.TransactionID, orderID: p.OrderID, status: status,
-		amount: formatAmount(p.Amount), currency: p.Currency, environment: p.Environment}
+		amount: strconv.FormatInt(p.Amount, 10), currency: p.Currency, environment: p.Environment}
 	if c := p.Confirmed; c != nil && (p.State == storage.StateAccepted || p.State == storage.StateMismatch ||
 		p.State == storage.StateDuplicate || p.State == storage.StateRefused) {
 		v.amount, v.currency = orDefault(c.Amount, v.amount), orDefault(c.Currency, v.currency)
@@ -131,8 +131,6 @@ func returnStatus(s storage.State) string {
 	}
 	return string(s)
 }
-
-func formatAmount(n int64) string { return strconv.FormatInt(n, 10) }
 
 func orDefault(v, def string) string {
 	if v == "" {

@@ -331,7 +331,13 @@ func unloadCaddy(t testing.TB) {
 // do sends a request to Caddy.
 func (e *env) do(method, path string, body io.Reader, hdr http.Header) (*http.Response, string) {
 	e.t.Helper()
-	req, err := http.NewRequest(method, caddyBase+path, body)
+	return e.doAt(caddyBase, method, path, body, hdr)
+}
+
+// doAt sends a request to one of Caddy's sites.
+func (e *env) doAt(base, method, path string, body io.Reader, hdr http.Header) (*http.Response, string) {
+	e.t.Helper()
+	req, err := http.NewRequest(method, base+path, body)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -458,11 +464,17 @@ func notification(site, txid, secret string) (url.Values, string) {
 // notify posts a notification to Caddy.
 func (e *env) notify(form url.Values, token string) (*http.Response, string) {
 	e.t.Helper()
+	return e.notifyAt(caddyBase, form, token)
+}
+
+// notifyAt posts a notification to one of Caddy's sites.
+func (e *env) notifyAt(base string, form url.Values, token string) (*http.Response, string) {
+	e.t.Helper()
 	h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
 	if token != "" {
 		h.Set("X-Token", token)
 	}
-	return e.do(http.MethodPost, "/cinetpay/notify", strings.NewReader(form.Encode()), h)
+	return e.doAt(base, http.MethodPost, "/cinetpay/notify", strings.NewReader(form.Encode()), h)
 }
 
 // logLines returns every line Caddy logged (server and access logs).

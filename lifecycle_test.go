@@ -119,12 +119,7 @@ func TestTwoSitesShareAStore(t *testing.T) {
 	a, _ := e.checkout("same-order", 1000)
 	// the same order on the other site
 	e.shop.setIntent(intentHeaders("same-order", 1000))
-	req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1:9080/checkout/cart", nil)
-	resp, err := e.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp, _ := e.doAt("http://127.0.0.1:9080", http.MethodPost, "/checkout/cart", nil, nil)
 	b := e.txByURL(resp.Header.Get("Location"))
 	if resp.StatusCode != http.StatusSeeOther || b == "" || b == a {
 		t.Fatalf("second site: %d %q", resp.StatusCode, resp.Header.Get("Location"))
@@ -145,21 +140,11 @@ func TestTwoSitesShareAStore(t *testing.T) {
 	}
 	// site B's notify path refuses site A's transaction
 	form, token := notification(testSiteID, a, otherSecret)
-	req, _ = http.NewRequest(http.MethodPost, "http://127.0.0.1:9080/cinetpay/notify", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Token", token)
-	resp, _ = e.client.Do(req)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
+	if resp, _ := e.notifyAt("http://127.0.0.1:9080", form, token); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("site A's transaction at site B: %d", resp.StatusCode)
 	}
 	form, token = notification(otherSiteID, a, otherSecret)
-	req, _ = http.NewRequest(http.MethodPost, "http://127.0.0.1:9080/cinetpay/notify", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Token", token)
-	resp, _ = e.client.Do(req)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable {
+	if resp, _ := e.notifyAt("http://127.0.0.1:9080", form, token); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("site A's transaction claimed for site B: %d", resp.StatusCode)
 	}
 	// both complete, each delivered with its own order

@@ -22,7 +22,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/caddy-cinetpay/caddy-cinetpay/cinetpay"
 )
@@ -375,10 +374,8 @@ func (h *Handler) check(resolved bool) error {
 	if notify == ret {
 		return errors.New("notify and return must be different paths")
 	}
-	for _, p := range h.Checkout {
-		if judge(p) && p == "" {
-			return errors.New("checkout: empty path pattern")
-		}
+	if slices.Contains(h.Checkout, "") {
+		return errors.New("checkout: empty path pattern")
 	}
 	for _, f := range []struct{ name, v string }{{"notify", notify}, {"return", ret}} {
 		if judge(f.v) {
@@ -616,13 +613,6 @@ func (rw *respWriter) FlushError() error {
 
 // Unwrap lets http.ResponseController reach the connection (deadlines, hijacking).
 func (rw *respWriter) Unwrap() http.ResponseWriter { return rw.ResponseWriter }
-
-// debug writes a debug line when enabled, without building fields otherwise.
-func (h *Handler) debug(msg string, fields ...zap.Field) {
-	if c := h.logger.Check(zapcore.DebugLevel, msg); c != nil {
-		c.Write(fields...)
-	}
-}
 
 // Interface guards
 var (

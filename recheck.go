@@ -50,7 +50,7 @@ var (
 // flight per transaction: notifications, returns and re-checks arriving meanwhile share its
 // result.
 func (e *storeEntry) check(sc *siteConfig, txid string, prio int) (storage.UpdateResult, error) {
-	res, err, _ := e.checks.do(sc.siteID+"/"+txid, func() (storage.UpdateResult, error) {
+	res, err := e.checks.do(sc.siteID+"/"+txid, func() (storage.UpdateResult, error) {
 		return e.checkOnce(sc, txid, prio)
 	})
 	return res, err
