@@ -133,10 +133,23 @@ func failure(status int, err error) startOutcome { return startOutcome{status: s
 // the outcome before answering.
 func (h *Handler) start(e *storeEntry, in *intent) startOutcome {
 	sc := h.site
-	c, err := e.store.Claim(storage.Claim{
-		SiteID: sc.siteID, OrderID: in.orderID, Amount: in.amount, Currency: in.currency,
-		Environment: sc.environment, Now: now(), ReuseWindow: reuseWindow, InitGrace: initGrace(sc),
-	})
+	claim := func() (storage.ClaimResult, error) {
+		return e.store.Claim(storage.Claim{
+			SiteID: sc.siteID, OrderID: in.orderID, Amount: in.amount, Currency: in.currency,
+			Environment: sc.environment, Now: now(), ReuseWindow: reuseWindow, InitGrace: initGrace(sc),
+		})
+	}
+	c, err := claim()
+	if err == nil && c.Kind == storage.ClaimBusy {
+		// Every start of this store runs in e.starts, so an INIT that no start here is working
+		// on was left by a process that died during its call. Nobody has its payment_url (it is
+		// stored before the customer is sent there), so it cannot be paid: the re-checker closes
+		// it, and this order starts anew.
+		if err = e.interruptStart(sc, c.Payment.TransactionID); err == nil {
+			metricStarts.WithLabelValues("interrupted").Inc()
+			c, err = claim()
+		}
+	}
 	if err != nil {
 		h.logger.Error("claiming the order", zap.String("order_id", in.orderID), zap.Error(err))
 		return failure(http.StatusServiceUnavailable, errStore)
@@ -152,7 +165,8 @@ func (h *Handler) start(e *storeEntry, in *intent) startOutcome {
 		metricStarts.WithLabelValues("reused").Inc()
 		return h.redirectToPayment(p)
 	case storage.ClaimBusy:
-		return h.awaitStart(e, p)
+		return startOutcome{status: http.StatusServiceUnavailable, err: errBusy, retryAfter: 5 * time.Second,
+			txid: p.TransactionID, state: p.State}
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), sc.timeout+limiterWait)
@@ -232,29 +246,6 @@ func (h *Handler) finishStart(e *storeEntry, txid string, to storage.State, note
 	}
 	metricStates.WithLabelValues(string(to)).Inc()
 	return res.Payment, true
-}
-
-// awaitStart waits for a start of the same order in progress elsewhere, then answers like it.
-func (h *Handler) awaitStart(e *storeEntry, p storage.Payment) startOutcome {
-	deadline := time.Now().Add(initGrace(h.site))
-	for time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-		cur, err := e.store.Get(h.SiteID, p.TransactionID)
-		if err != nil {
-			break
-		}
-		switch cur.State {
-		case storage.StateInit:
-			continue
-		case storage.StatePending:
-			return h.redirectToPayment(cur)
-		case storage.StateFailed:
-			return startOutcome{status: http.StatusBadGateway, err: errRefused, txid: cur.TransactionID, state: cur.State}
-		default:
-			return startOutcome{status: http.StatusBadGateway, err: errUnknown, txid: cur.TransactionID, state: cur.State}
-		}
-	}
-	return startOutcome{status: http.StatusServiceUnavailable, err: errBusy, retryAfter: 5 * time.Second, txid: p.TransactionID, state: p.State}
 }
 
 // redirectToPayment answers with the payment page, if it is where CinetPay's pages are.

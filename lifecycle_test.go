@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-cinetpay/caddy-cinetpay/cinetpay"
 	"github.com/caddy-cinetpay/caddy-cinetpay/storage"
 )
 
@@ -201,4 +202,70 @@ func TestFrontControllerAndBasicAuth(t *testing.T) {
 		t.Fatalf("return POST: %d", resp.StatusCode)
 	}
 	e.shop.waitDeliveries(t, 1, 5*time.Second)
+}
+
+// storeEntryAt is the open store of a directory.
+func storeEntryAt(t testing.TB, dir string) *storeEntry {
+	t.Helper()
+	var out *storeEntry
+	storePool.Range(func(k, v any) bool {
+		if k == dir {
+			out = v.(*storeEntry)
+		}
+		return true
+	})
+	if out == nil {
+		t.Fatalf("no open store at %s", dir)
+	}
+	return out
+}
+
+// TestInterruptedStartIsResolved covers a process that died during a start: its payment is
+// left INIT, and nobody ever got its payment_url. A resubmit of the order starts a new payment
+// at once; the re-checker asks CinetPay about the old one.
+func TestInterruptedStartIsResolved(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	st := storeEntryAt(t, e.dir).store
+	claim := func(order string) string {
+		c, err := st.Claim(storage.Claim{SiteID: testSiteID, OrderID: order, Amount: 1000, Currency: "XOF",
+			Environment: "sandbox", Now: time.Now(), ReuseWindow: reuseWindow, InitGrace: time.Hour})
+		if err != nil || c.Kind != storage.ClaimNew {
+			t.Fatalf("claim: %v %v", c.Kind, err)
+		}
+		return c.Payment.TransactionID
+	}
+	client := &cinetpay.Client{Endpoint: e.sbSrv.URL, APIKey: testAPIKey, SiteID: testSiteID}
+
+	// one died after CinetPay created its transaction, one before its call got there
+	reached, lost := claim("order-crash"), claim("order-crash2")
+	if _, err := client.InitPayment(t.Context(), &cinetpay.PaymentRequest{TransactionID: reached, Amount: 1000,
+		Currency: "XOF", Description: "Order", Channels: "ALL", NotifyURL: caddyBase + "/cinetpay/notify",
+		ReturnURL: caddyBase + "/cinetpay/return?transaction_id=" + reached}); err != nil {
+		t.Fatal(err)
+	}
+	for order, old := range map[string]string{"order-crash": reached, "order-crash2": lost} {
+		tx, _ := e.checkout(order, 1000)
+		if tx == old {
+			t.Fatalf("%s: resubmit answered with the interrupted payment", order)
+		}
+		if p := e.payment(testSiteID, old); p.State != storage.StateUnknown && p.State != storage.StatePending {
+			t.Fatalf("%s: interrupted payment is %s", order, p.State)
+		}
+		// a second resubmit reuses the new payment
+		if tx2, _ := e.checkout(order, 1000); tx2 != tx {
+			t.Fatalf("%s: %s then %s", order, tx, tx2)
+		}
+	}
+	// the re-checker asked CinetPay: the one that exists there is pending, the other unknown
+	p := e.waitState(reached, storage.StatePending, 10*time.Second)
+	if h := p.History; len(h) != 2 || h[0].To != storage.StateUnknown || h[0].Reason != "start interrupted" {
+		t.Fatalf("history %+v", h)
+	}
+	waitFor(t, 10*time.Second, func() bool {
+		p := e.payment(testSiteID, lost)
+		return p.State == storage.StateUnknown && !p.LastCheck.IsZero()
+	})
+	if n := e.sb.PaymentCount(); n != 3 {
+		t.Fatalf("%d payments at CinetPay, want the interrupted one and two new", n)
+	}
 }

@@ -10,7 +10,7 @@ import (
 // config load a fresh registry). Labels are bounded: no ids.
 var (
 	metricStarts = counterVec("payment_starts_total", "result",
-		"Payment starts by result: started, reused, paid, invalid, refused, rate_limited, unknown.")
+		"Payment starts by result: started, reused, paid, invalid, refused, rate_limited, unknown, interrupted.")
 	metricNotifications = counterVec("notifications_total", "result",
 		"Notifications by outcome: checked, settled, foreign, unknown, bad_token, wrong_site, bad_request, too_large, in_progress, no_answer.")
 	metricChecks = counterVec("checks_total", "result",

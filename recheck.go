@@ -240,6 +240,22 @@ func (e *storeEntry) recheckLoop(ctx context.Context) {
 		e.recheck)
 }
 
+// interruptStart turns an INIT payment whose start never finished into UNKNOWN, due for a
+// re-check now: the call may or may not have reached CinetPay.
+func (e *storeEntry) interruptStart(sc *siteConfig, txid string) error {
+	t := now()
+	res, err := e.store.Update(sc.siteID, txid, t, func(p *storage.Payment) error {
+		if p.State == storage.StateInit {
+			p.State, p.Note, p.NextCheck = storage.StateUnknown, "start interrupted", t
+		}
+		return nil
+	})
+	if err == nil {
+		e.changed(sc, res)
+	}
+	return err
+}
+
 // recheck handles one due payment.
 func (e *storeEntry) recheck(k storage.Key) {
 	sc := e.current(k.SiteID)
@@ -260,18 +276,11 @@ func (e *storeEntry) recheck(k storage.Key) {
 	}
 	switch p.State {
 	case storage.StateInit:
-		// the start never finished (the process died during the call): its outcome is unknown
-		res, err := e.store.Update(k.SiteID, k.ID, now(), func(p *storage.Payment) error {
-			if p.State == storage.StateInit {
-				p.State, p.Note, p.NextCheck = storage.StateUnknown, "start interrupted", now()
-			}
-			return nil
-		})
-		if err != nil {
+		// the start never finished (the process died during the call)
+		if err := e.interruptStart(sc, k.ID); err != nil {
 			e.logger.Error("resolving an interrupted start", zap.String("transaction_id", k.ID), zap.Error(err))
 			return
 		}
-		e.changed(sc, res)
 	case storage.StatePending, storage.StateUnknown, storage.StateRefused:
 	default:
 		_, _ = e.store.Update(k.SiteID, k.ID, now(), func(p *storage.Payment) error {
