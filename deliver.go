@@ -91,7 +91,7 @@ func (e *storeEntry) deliver(ctx context.Context, d storage.Delivery) {
 		if done.Sub(leased.Since) >= giveUpAfter {
 			r.GiveUp = true
 		} else {
-			r.NextAttempt = done.Add(nextDelay(leased.Attempts, retryAfter))
+			r.NextAttempt = done.Add(nextDelay(leased.RoundAttempts, retryAfter))
 		}
 	}
 	fin, err := e.store.FinishAttempt(d.SiteID, d.ID, leased.Attempts, r)

@@ -707,13 +707,24 @@ func TestDeliveryGivenUpThenReplayed(t *testing.T) {
 	if !logged {
 		t.Error("giving up was not logged as an error")
 	}
-	// the shop is back: the operator replays it
+	// the shop is back, but fails once more: the operator replays it, and the backoff starts
+	// again from its first step
 	e.shop.mu.Lock()
-	e.shop.failNext = 0
+	e.shop.failNext = 1
 	e.shop.mu.Unlock()
 	if code := e.admin(http.MethodPost, "/cinetpay/deliveries/"+testSiteID+"/"+d.ID+"/replay", nil); code != http.StatusOK {
 		t.Fatalf("replay: %d", code)
 	}
+	waitFor(t, 10*time.Second, func() bool {
+		e.admin(http.MethodGet, "/cinetpay/deliveries?transaction_id="+txid, &ds)
+		r := ds.Deliveries[0]
+		// attempted, and no longer leased (BeginAttempt leases for forward_timeout + leaseMargin)
+		return r.Attempts == d.Attempts+1 && r.NextAttempt.Sub(r.LastAttempt) != defaultForwardTimeout+leaseMargin
+	})
+	if r := ds.Deliveries[0]; r.State != storage.DeliveryPending || r.NextAttempt.Sub(r.LastAttempt) > firstRetry {
+		t.Fatalf("after a replay: %+v", r)
+	}
+	clk.advance(firstRetry)
 	got := e.shop.waitDeliveries(t, 1, 10*time.Second)
 	if got[0].Result.EventID != d.ID {
 		t.Fatalf("replayed under another id: %s", got[0].Result.EventID)

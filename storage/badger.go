@@ -439,6 +439,7 @@ func (s *Badger) BeginAttempt(site, id string, now time.Time, lease time.Duratio
 			return ErrStaleAttempt
 		}
 		d.Attempts++
+		d.RoundAttempts++
 		d.LastAttempt = now
 		d.NextAttempt = now.Add(lease)
 		return nil
@@ -469,7 +470,7 @@ func (s *Badger) FinishAttempt(site, id string, attempt int, r AttemptResult) (D
 // Replay implements Store.
 func (s *Badger) Replay(site, id string, now time.Time) (Delivery, error) {
 	return s.updateDelivery(site, id, func(d *Delivery) error {
-		d.State, d.Since, d.NextAttempt = DeliveryPending, now, now
+		d.State, d.Since, d.NextAttempt, d.RoundAttempts = DeliveryPending, now, now, 0
 		return nil
 	})
 }

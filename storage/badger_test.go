@@ -397,7 +397,7 @@ func TestDeliveryAttempts(t *testing.T) {
 		t.Fatalf("failed list: %v", failed)
 	}
 	d, _ = s.Replay("1", id, t0.Add(2*time.Hour))
-	if d.State != DeliveryPending || !d.Since.Equal(t0.Add(2*time.Hour)) {
+	if d.State != DeliveryPending || !d.Since.Equal(t0.Add(2*time.Hour)) || d.RoundAttempts != 0 || d.Attempts != 2 {
 		t.Fatalf("replay %+v", d)
 	}
 	d, _ = s.BeginAttempt("1", id, t0.Add(2*time.Hour), time.Minute)

@@ -98,8 +98,10 @@ type Delivery struct {
 	State     DeliveryState `json:"state"`
 	CreatedAt time.Time     `json:"created_at"`
 	// Since is when the current round of attempts began: the creation, or the last replay.
-	Since          time.Time `json:"since"`
-	Attempts       int       `json:"attempts"`
+	Since    time.Time `json:"since"`
+	Attempts int       `json:"attempts"`
+	// RoundAttempts counts the attempts since Since: the backoff starts again after a replay.
+	RoundAttempts  int       `json:"round_attempts"`
 	NextAttempt    time.Time `json:"next_attempt,omitzero"`
 	LastAttempt    time.Time `json:"last_attempt,omitzero"`
 	LastHTTPStatus int       `json:"last_http_status,omitempty"`
