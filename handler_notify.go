@@ -55,7 +55,7 @@ func (h *Handler) serveNotify(w http.ResponseWriter, r *http.Request) error {
 	defer release()
 	ours := e.store.OwnsTransaction(txid)
 
-	if !cinetpay.ValidXToken(h.site.secretKey, fields, r.Header.Get("X-Token")) {
+	if !cinetpay.ValidXToken(h.site.secretKey, fields, r.Header.Get(cinetpay.XTokenHeader)) {
 		metricNotifications.WithLabelValues("bad_token").Inc()
 		h.badToken(e, r, fields, ours)
 		return answer(w, http.StatusUnauthorized, "invalid x-token")

@@ -17,9 +17,9 @@ import (
 
 // Transaction states, as data.status of /v2/payment/check says them.
 const (
-	StatusWaiting  = "WAITING_FOR_CUSTOMER"
-	StatusAccepted = "ACCEPTED"
-	StatusRefused  = "REFUSED"
+	StatusWaiting  = cinetpay.StatusWaitingForCustomer
+	StatusAccepted = cinetpay.StatusAccepted
+	StatusRefused  = cinetpay.StatusRefused
 )
 
 // dateLayout is CinetPay's date format (cpm_trans_date, payment_date).
@@ -87,11 +87,11 @@ var messageOverrides = map[string]string{
 // codeStatus is the HTTP status the sandbox answers with an error code.
 func codeStatus(code string) int {
 	switch code {
-	case "624", "00", "201", "627", "662":
+	case "624", cinetpay.CodeSuccess, cinetpay.CodeCreated, "627", "662":
 		return http.StatusOK
 	case "403", "1010":
 		return http.StatusForbidden
-	case "429":
+	case cinetpay.CodeTooManyRequests:
 		return http.StatusTooManyRequests
 	}
 	return http.StatusBadRequest
@@ -124,7 +124,7 @@ func (s *Server) errAnswer(code, description string) apiAnswer {
 		APIResponseID: s.responseID(),
 	})
 	a := apiAnswer{status: codeStatus(code), code: code, contentType: "application/json", body: b}
-	if code == "429" {
+	if code == cinetpay.CodeTooManyRequests {
 		a.header = http.Header{"Retry-After": {"1"}}
 	}
 	return a
@@ -161,7 +161,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, path string,
 func (s *Server) apiCall(r *http.Request, path string, body []byte, readErr error, rec *Request,
 	handle func(*http.Request, []byte, error, *Request) apiAnswer) apiAnswer {
 	if s.rateLimited() {
-		a := s.errAnswer("429", "Too many requests, retry later")
+		a := s.errAnswer(cinetpay.CodeTooManyRequests, "Too many requests, retry later")
 		a.fault = "rate_limit"
 		return a
 	}
@@ -519,13 +519,13 @@ func (s *Server) createPayment(r *http.Request, body []byte, readErr error, rec 
 		PaymentToken string `json:"payment_token"`
 		PaymentURL   string `json:"payment_url"`
 	}
-	return okAnswer("201", struct {
+	return okAnswer(cinetpay.CodeCreated, struct {
 		Code          string    `json:"code"`
 		Message       string    `json:"message"`
 		Description   string    `json:"description"`
 		Data          startData `json:"data"`
 		APIResponseID string    `json:"api_response_id"`
-	}{"201", "CREATED", "Transaction created with success",
+	}{cinetpay.CodeCreated, codeMessage(cinetpay.CodeCreated), "Transaction created with success",
 		startData{tx.Token, tx.PaymentURL}, s.responseID()})
 }
 
@@ -596,7 +596,7 @@ func (s *Server) checkPayment(r *http.Request, body []byte, readErr error, rec *
 	var code string
 	switch d.Status {
 	case StatusAccepted:
-		code = "00"
+		code = cinetpay.CodeSuccess
 	case StatusRefused:
 		code = "627"
 	default:

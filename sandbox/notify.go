@@ -106,9 +106,9 @@ type pendingNotice struct {
 
 // errorMessages are the cpm_error_message of each state.
 var errorMessages = map[string]string{
-	StatusWaiting:  "WAITING_CUSTOMER_PAYMENT",
-	StatusAccepted: "SUCCES",
-	StatusRefused:  "PAYMENT_FAILED",
+	StatusWaiting:  cinetpay.CodeMessage("662"), // WAITING_CUSTOMER_PAYMENT
+	StatusAccepted: cinetpay.CodeMessage(cinetpay.CodeSuccess),
+	StatusRefused:  cinetpay.CodeMessage("600"), // PAYMENT_FAILED
 }
 
 // notice builds the notification of tx in state status; s.mu held.
@@ -355,9 +355,39 @@ func (s *Server) deliver(n *pendingNotice) {
 
 // ping sends the GET that precedes the first notification.
 func (s *Server) ping(n *pendingNotice) {
-	rec := Notification{Method: http.MethodGet}
-	req, err := http.NewRequestWithContext(s.ctx, http.MethodGet, n.notifyURL, nil)
+	s.send(n, Notification{Method: http.MethodGet}, "", nil)
+}
+
+// post sends one copy of a notification, retrying while the answer is not
+// 200.
+func (s *Server) post(n *pendingNotice, fields map[string]string, body, token string, copyN int, fault string) {
+	hdr := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, cinetpay.XTokenHeader: {token}}
+	for attempt := 1; attempt <= notifyAttempts; attempt++ {
+		if attempt > 1 && !s.sleep(notifyBackoff<<(attempt-2)) {
+			return
+		}
+		rec := s.send(n, Notification{
+			Method: http.MethodPost, Status: n.status, Copy: copyN, Attempt: attempt,
+			Fields: fields, XToken: token, Fault: fault,
+		}, body, hdr)
+		s.logger.Debug("sandbox notification sent", zapSite(n.tx.SiteID), zapTx(n.tx.TransactionID),
+			zap.String("status", n.status), zap.Int("http_status", rec.HTTPStatus),
+			zap.Int("attempt", attempt), zap.String("fault", fault), zap.String("error", rec.Error))
+		if rec.HTTPStatus == http.StatusOK || s.ctx.Err() != nil {
+			return
+		}
+	}
+	s.logger.Warn("sandbox notification not accepted", zapSite(n.tx.SiteID), zapTx(n.tx.TransactionID),
+		zap.String("status", n.status))
+}
+
+// send makes one request to the transaction's notify_url and records it.
+func (s *Server) send(n *pendingNotice, rec Notification, body string, hdr http.Header) Notification {
+	req, err := http.NewRequestWithContext(s.ctx, rec.Method, n.notifyURL, strings.NewReader(body))
 	if err == nil {
+		for k, v := range hdr {
+			req.Header[k] = v
+		}
 		req.Header.Set("User-Agent", "CinetPay-Sandbox")
 		rec.HTTPStatus, err = s.do(req)
 	}
@@ -368,42 +398,7 @@ func (s *Server) ping(n *pendingNotice) {
 	s.mu.Lock()
 	n.tx.Notifications = append(n.tx.Notifications, rec)
 	s.mu.Unlock()
-}
-
-// post sends one copy of a notification, retrying while the answer is not
-// 200.
-func (s *Server) post(n *pendingNotice, fields map[string]string, body, token string, copyN int, fault string) {
-	for attempt := 1; attempt <= notifyAttempts; attempt++ {
-		if attempt > 1 && !s.sleep(notifyBackoff<<(attempt-2)) {
-			return
-		}
-		rec := Notification{
-			Method: http.MethodPost, Status: n.status, Copy: copyN, Attempt: attempt,
-			Fields: fields, XToken: token, Fault: fault,
-		}
-		req, err := http.NewRequestWithContext(s.ctx, http.MethodPost, n.notifyURL, strings.NewReader(body))
-		if err == nil {
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("User-Agent", "CinetPay-Sandbox")
-			req.Header.Set("x-token", token)
-			rec.HTTPStatus, err = s.do(req)
-		}
-		if err != nil {
-			rec.Error = err.Error()
-		}
-		rec.Time = time.Now()
-		s.mu.Lock()
-		n.tx.Notifications = append(n.tx.Notifications, rec)
-		s.mu.Unlock()
-		s.logger.Debug("sandbox notification sent", zapSite(n.tx.SiteID), zapTx(n.tx.TransactionID),
-			zap.String("status", n.status), zap.Int("http_status", rec.HTTPStatus),
-			zap.Int("attempt", attempt), zap.String("fault", fault), zap.String("error", rec.Error))
-		if rec.HTTPStatus == http.StatusOK || s.ctx.Err() != nil {
-			return
-		}
-	}
-	s.logger.Warn("sandbox notification not accepted", zapSite(n.tx.SiteID), zapTx(n.tx.TransactionID),
-		zap.String("status", n.status))
+	return rec
 }
 
 // do sends req and returns the answer's status.
