@@ -122,12 +122,7 @@ func (e *storeEntry) send(ctx context.Context, sc *siteConfig, d *storage.Delive
 		return 0, 0, err
 	}
 	req.Header.Set("User-Agent", userAgent)
-	setResultHeaders(req.Header, resultHeaders{
-		transactionID: d.TransactionID, orderID: d.OrderID, status: string(d.Status),
-		amount: d.Amount, currency: d.Currency, paymentMethod: d.PaymentMethod,
-		operatorID: d.OperatorID, paymentDate: d.PaymentDate, environment: d.Environment,
-		eventID: d.ID,
-	})
+	setResultHeaders(req.Header, d.TransactionID, d.OrderID, string(d.Status), d.Environment, d.ID, d.Result)
 	if err := sc.signer.Sign(http.MethodPost, req.Header, httpsig.TagNotify, d.ID, time.Now()); err != nil {
 		return 0, 0, err
 	}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"strconv"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -110,14 +109,7 @@ func (h *Handler) signReturn(r *http.Request, repl *caddy.Replacer, txid string)
 	}
 	repl.Set("http.cinetpay.order_id", p.OrderID)
 	repl.Set("http.cinetpay.status", status)
-	v := resultHeaders{transactionID: p.TransactionID, orderID: p.OrderID, status: status,
-		amount: strconv.FormatInt(p.Amount, 10), currency: p.Currency, environment: p.Environment}
-	if c := p.Confirmed; c != nil && (p.State == storage.StateAccepted || p.State == storage.StateMismatch ||
-		p.State == storage.StateDuplicate || p.State == storage.StateRefused) {
-		v.amount, v.currency = orDefault(c.Amount, v.amount), orDefault(c.Currency, v.currency)
-		v.paymentMethod, v.operatorID, v.paymentDate = c.PaymentMethod, c.OperatorID, c.PaymentDate
-	}
-	setResultHeaders(r.Header, v)
+	setResultHeaders(r.Header, p.TransactionID, p.OrderID, status, p.Environment, "", p.Result())
 	return h.site.signer.Sign(r.Method, r.Header, httpsig.TagReturn, randomNonce(), time.Now())
 }
 
@@ -130,13 +122,6 @@ func returnStatus(s storage.State) string {
 		return ""
 	}
 	return string(s)
-}
-
-func orDefault(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }
 
 // randomNonce is a fresh nonce for a return page.

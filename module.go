@@ -6,6 +6,7 @@
 package caddycinetpay
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -365,7 +366,7 @@ func (h *Handler) check(resolved bool) error {
 			return errors.New("forward points at this site itself (public_url): its deliveries would be stripped; deliver to the shop's own address")
 		}
 	}
-	notify, ret := orDefault(h.Notify, defaultNotify), orDefault(h.Return, defaultReturn)
+	notify, ret := cmp.Or(h.Notify, defaultNotify), cmp.Or(h.Return, defaultReturn)
 	for _, f := range []struct{ name, v string }{{"notify", notify}, {"return", ret}} {
 		if judge(f.v) && (!strings.HasPrefix(f.v, "/") || strings.ContainsAny(f.v, "?#*") || len(f.v) > 256) {
 			return fmt.Errorf("%s: must be a path beginning with '/', without '?', '#' or '*'", f.name)

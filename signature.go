@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/caddy-cinetpay/caddy-cinetpay/httpsig"
+	"github.com/caddy-cinetpay/caddy-cinetpay/storage"
 )
 
 // Signing and verifying live in package httpsig, which has no Caddy dependency, so that a Go
@@ -24,27 +25,21 @@ const (
 	TagReturn = httpsig.TagReturn // return pages
 )
 
-// resultHeaders are the values of the signed headers of §8.
-type resultHeaders struct {
-	transactionID, orderID, status, amount, currency string
-	paymentMethod, operatorID, paymentDate           string
-	environment, eventID                             string
-}
-
-// setResultHeaders sets the Cinetpay-* result headers; empty values are left out, and values
-// that are not printable ASCII (they come from CinetPay) are percent-encoded.
-func setResultHeaders(h http.Header, v resultHeaders) {
+// setResultHeaders sets the Cinetpay-* headers of §8 for a payment's result; empty values are
+// left out, and values that are not printable ASCII (they come from CinetPay) are
+// percent-encoded.
+func setResultHeaders(h http.Header, txid, orderID, status, environment, eventID string, r storage.Result) {
 	for _, kv := range []struct{ name, val string }{
-		{httpsig.HeaderTransactionID, v.transactionID},
-		{httpsig.HeaderOrderID, v.orderID},
-		{httpsig.HeaderStatus, v.status},
-		{httpsig.HeaderAmount, v.amount},
-		{httpsig.HeaderCurrency, v.currency},
-		{httpsig.HeaderPaymentMethod, v.paymentMethod},
-		{httpsig.HeaderOperatorID, v.operatorID},
-		{httpsig.HeaderPaymentDate, v.paymentDate},
-		{httpsig.HeaderEnvironment, v.environment},
-		{httpsig.HeaderEventID, v.eventID},
+		{httpsig.HeaderTransactionID, txid},
+		{httpsig.HeaderOrderID, orderID},
+		{httpsig.HeaderStatus, status},
+		{httpsig.HeaderAmount, r.Amount},
+		{httpsig.HeaderCurrency, r.Currency},
+		{httpsig.HeaderPaymentMethod, r.PaymentMethod},
+		{httpsig.HeaderOperatorID, r.OperatorID},
+		{httpsig.HeaderPaymentDate, r.PaymentDate},
+		{httpsig.HeaderEnvironment, environment},
+		{httpsig.HeaderEventID, eventID},
 	} {
 		if val := headerSafe(kv.val); val != "" {
 			h.Set(kv.name, val)

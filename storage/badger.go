@@ -326,32 +326,21 @@ func (s *Badger) Update(site, txid string, now time.Time, fn func(p *Payment) er
 	return res, err
 }
 
-// newDelivery snapshots a payment at a state change: amounts as confirmed, or as stored.
+// newDelivery snapshots a payment's result at a state change.
 func newDelivery(p *Payment, now time.Time) Delivery {
-	d := Delivery{
+	return Delivery{
 		ID:            randomHex(16),
 		SiteID:        p.SiteID,
 		TransactionID: p.TransactionID,
 		OrderID:       p.OrderID,
 		Status:        p.State,
-		Amount:        fmt.Sprint(p.Amount),
-		Currency:      p.Currency,
+		Result:        p.Result(),
 		Environment:   p.Environment,
 		State:         DeliveryPending,
 		CreatedAt:     now,
 		Since:         now,
 		NextAttempt:   now,
 	}
-	if c := p.Confirmed; c != nil {
-		if c.Amount != "" {
-			d.Amount = c.Amount
-		}
-		if c.Currency != "" {
-			d.Currency = c.Currency
-		}
-		d.PaymentMethod, d.OperatorID, d.PaymentDate = c.PaymentMethod, c.OperatorID, c.PaymentDate
-	}
-	return d
 }
 
 // DueChecks implements Store.

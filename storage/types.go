@@ -2,6 +2,7 @@ package storage
 
 import (
 	"errors"
+	"strconv"
 	"time"
 )
 
@@ -62,6 +63,31 @@ type Transition struct {
 	EventID string `json:"event_id,omitempty"`
 }
 
+// Result is what a payment tells the shop: the amount and currency CinetPay confirmed (those
+// asked, while unconfirmed), and the payment's details when known.
+type Result struct {
+	Amount        string `json:"amount"`
+	Currency      string `json:"currency"`
+	PaymentMethod string `json:"payment_method,omitempty"`
+	OperatorID    string `json:"operator_id,omitempty"`
+	PaymentDate   string `json:"payment_date,omitempty"`
+}
+
+// Result is the payment's result as the shop sees it (deliveries and return pages).
+func (p *Payment) Result() Result {
+	r := Result{Amount: strconv.FormatInt(p.Amount, 10), Currency: p.Currency}
+	if c := p.Confirmed; c != nil {
+		if c.Amount != "" {
+			r.Amount = c.Amount
+		}
+		if c.Currency != "" {
+			r.Currency = c.Currency
+		}
+		r.PaymentMethod, r.OperatorID, r.PaymentDate = c.PaymentMethod, c.OperatorID, c.PaymentDate
+	}
+	return r
+}
+
 // LastChange is the time of the last state change (the creation time if none).
 func (p *Payment) LastChange() time.Time {
 	if n := len(p.History); n > 0 {
@@ -88,12 +114,8 @@ type Delivery struct {
 	TransactionID string `json:"transaction_id"`
 	OrderID       string `json:"order_id"`
 	Status        State  `json:"status"`
-	Amount        string `json:"amount"`
-	Currency      string `json:"currency"`
-	PaymentMethod string `json:"payment_method,omitempty"`
-	OperatorID    string `json:"operator_id,omitempty"`
-	PaymentDate   string `json:"payment_date,omitempty"`
-	Environment   string `json:"environment"`
+	Result
+	Environment string `json:"environment"`
 
 	State     DeliveryState `json:"state"`
 	CreatedAt time.Time     `json:"created_at"`
