@@ -138,6 +138,11 @@ func TestExamples(t *testing.T) {
 			t.Run("amount mismatch", func(t *testing.T) { testMismatch(t, liveShop) })
 			t.Run("statuses", func(t *testing.T) { testStatuses(t, liveShop) })
 			t.Run("return page", func(t *testing.T) { testReturnPage(t, liveShop) })
+			t.Run("store write failure", func(t *testing.T) { testStoreWriteFailure(t, liveShop) })
+			t.Run("concurrent deliveries", func(t *testing.T) { testConcurrentDeliveries(t, liveShop) })
+			t.Run("paid twice", func(t *testing.T) { testPaidTwice(t, liveShop) })
+			t.Run("unknown order restored", func(t *testing.T) { testUnknownOrderRestored(t, liveShop) })
+			t.Run("unreadable store", func(t *testing.T) { testUnreadableStore(t, liveShop) })
 		})
 	}
 }
@@ -149,6 +154,8 @@ type shopProc struct {
 	port string
 	url  string
 	out  *lockedBuffer
+	data string // SHOP_DATA
+	pid  int    // the shop's process (PHP's built-in server and Node name their temporary file after it)
 }
 
 type lockedBuffer struct {
@@ -195,9 +202,19 @@ func shopEnv(extra ...string) []string {
 // a free port, and waits until it answers.
 func startShop(t *testing.T, ex example, acceptSandbox string) *shopProc {
 	t.Helper()
+	return startShopWrapped(t, ex, acceptSandbox, nil)
+}
+
+// startShopWrapped is startShop with the shop's command line passed through wrap (when not nil),
+// e.g. to start it from a shell that sets up the process first and then execs it (same pid).
+func startShopWrapped(t *testing.T, ex example, acceptSandbox string, wrap func([]string) []string) *shopProc {
+	t.Helper()
 	data := t.TempDir()
 	port := freePort(t)
 	argv := ex.command(t, port)
+	if wrap != nil {
+		argv = wrap(argv)
+	}
 	s := &shopProc{lang: ex.lang, port: port, url: "http://127.0.0.1:" + port, out: &lockedBuffer{}}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = data
@@ -207,6 +224,7 @@ func startShop(t *testing.T, ex example, acceptSandbox string) *shopProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting the %s shop: %v", ex.lang, err)
 	}
+	s.data, s.pid = data, cmd.Process.Pid
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
@@ -925,4 +943,331 @@ func testReturnPage(t *testing.T, s *shopProc) {
 		}
 	}
 	assertUntouched(t, s, id, "unverified return pages")
+}
+
+// ---- the store -----------------------------------------------------------------------------------
+
+// storePaths returns the shop's store file, and a path that, made a non-empty directory, makes
+// every write to the store fail: the temporary file each JSON shop renames over its store (see
+// update/writeAtomic in main.go and server.js, write_atomic in router.php), and SQLite's rollback
+// journal for the Python shop (SQLite then fails with a disk I/O error, as on a broken disk).
+func (s *shopProc) storePaths() (store, blocker string) {
+	switch s.lang {
+	case "go":
+		return filepath.Join(s.data, "orders.json"), filepath.Join(s.data, "orders.json.tmp")
+	case "node", "php":
+		return filepath.Join(s.data, "orders.json"), filepath.Join(s.data, fmt.Sprintf("orders.json.%d.tmp", s.pid))
+	case "python":
+		return filepath.Join(s.data, "shop.sqlite3"), filepath.Join(s.data, "shop.sqlite3-journal")
+	}
+	panic("unknown shop " + s.lang)
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func ok2xx(code int) bool { return code >= 200 && code <= 299 }
+
+// testStoreWriteFailure: when the store cannot be written (a full or broken disk), a delivery is
+// answered non-2xx (the module retries it), the store is left byte for byte as it was, a checkout
+// is answered 500 and the shop keeps running; once the disk is back, the same delivery is applied
+// exactly once.
+func testStoreWriteFailure(t *testing.T, s *shopProc) {
+	id := s.checkout(t)
+	store, blocker := s.storePaths()
+	before := readFile(t, store)
+	if err := os.Mkdir(blocker, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(blocker) })
+	if err := os.WriteFile(filepath.Join(blocker, "keep"), []byte("a non-empty directory"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	r := newResult(id)
+	h := r.signed(t, defaultSign)
+	if code, body := s.post(t, h); ok2xx(code) {
+		t.Fatalf("delivery while the store cannot be written: %d %q, want non-2xx", code, body)
+	}
+	resp, err := client.PostForm(s.url+"/checkout", url.Values{"product": {"wax"}})
+	if err != nil {
+		t.Fatalf("checkout while the store cannot be written: %v (did the shop die?)", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError || resp.Header.Get("Cinetpay-Amount") != "" {
+		t.Fatalf("checkout while the store cannot be written: %d, amount %q, want 500 and no intent",
+			resp.StatusCode, resp.Header.Get("Cinetpay-Amount"))
+	}
+	if after := readFile(t, store); !bytes.Equal(after, before) {
+		t.Fatalf("the store changed while it could not be written:\nbefore %q\nafter  %q", before, after)
+	}
+	if err := os.RemoveAll(blocker); err != nil {
+		t.Fatal(err)
+	}
+
+	// the disk is back: the shop still runs, the order was not touched, the redelivery applies
+	assertUntouched(t, s, id, "a delivery that could not be stored")
+	code, body := s.post(t, h)
+	if code != http.StatusOK || !strings.Contains(body, "order paid") {
+		t.Fatalf("redelivery: %d %q", code, body)
+	}
+	if code, body := s.post(t, r.signed(t, defaultSign)); !ok2xx(code) || !strings.Contains(body, "already applied") {
+		t.Fatalf("second redelivery: %d %q", code, body)
+	}
+	if o := s.order(t, id); o.Status != "paid" || o.TransactionID != r.tx || len(o.Events) != 1 || o.Events[0] != r.event {
+		t.Fatalf("after the redelivery: %+v", o)
+	}
+	if _, err := os.Stat(blocker); !os.IsNotExist(err) && s.lang != "python" { // SQLite deletes its journal itself
+		t.Errorf("temporary file left behind: %v", err)
+	}
+}
+
+// testConcurrentDeliveries: one signed delivery POSTed ten times at once (the module never does,
+// but a proxy retrying or two Caddy worker sets could) is answered 2xx every time and applied once.
+func testConcurrentDeliveries(t *testing.T, s *shopProc) {
+	id := s.checkout(t)
+	r := newResult(id)
+	h := r.signed(t, defaultSign)
+	const n = 10
+	codes, bodies, errs := make([]int, n), make([]string, n), make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			req, err := http.NewRequest(http.MethodPost, s.url+"/cinetpay/webhook", nil)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			req.Header = h.Clone()
+			resp, err := client.Do(req)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			codes[i], bodies[i] = resp.StatusCode, string(b)
+		})
+	}
+	close(start)
+	wg.Wait()
+	paid := 0
+	for i := range n {
+		switch {
+		case errs[i] != nil:
+			t.Errorf("delivery %d: %v", i, errs[i])
+		case !ok2xx(codes[i]):
+			t.Errorf("delivery %d: %d %q", i, codes[i], bodies[i])
+		case strings.Contains(bodies[i], "order paid"):
+			paid++
+		case !strings.Contains(bodies[i], "already applied"):
+			t.Errorf("delivery %d: %q, want order paid or already applied", i, bodies[i])
+		}
+	}
+	if paid != 1 {
+		t.Errorf("%d of %d concurrent deliveries applied the event, want 1", paid, n)
+	}
+	if o := s.order(t, id); o.Status != "paid" || o.TransactionID != r.tx || len(o.Events) != 1 ||
+		o.Events[0] != r.event || len(o.Flags) != 0 {
+		t.Fatalf("after %d concurrent deliveries: %+v", n, o)
+	}
+}
+
+// testPaidTwice: an ACCEPTED for an order already paid by another transaction leaves the order
+// paid by the first one, with a flag to refund the second, and its event recorded.
+func testPaidTwice(t *testing.T, s *shopProc) {
+	id := s.checkout(t)
+	first, second := newResult(id), newResult(id)
+	for _, r := range []result{first, second, second} { // the last one is a redelivery
+		if code, body := s.post(t, r.signed(t, defaultSign)); code != http.StatusOK {
+			t.Fatalf("%s %s: %d %q", r.tx, r.event, code, body)
+		}
+	}
+	o := s.order(t, id)
+	if o.Status != "paid" || o.TransactionID != first.tx || strings.Join(o.Events, ",") != first.event+","+second.event {
+		t.Fatalf("paid by %s, then accepted %s: %+v", first.tx, second.tx, o)
+	}
+	if len(o.Flags) != 1 || o.Flags[0].EventID != second.event || o.Flags[0].TransactionID != second.tx ||
+		o.Flags[0].Status != "ACCEPTED" || o.Flags[0].Reason != "paid twice: refund "+second.tx {
+		t.Fatalf("paid twice, flags: %+v", o.Flags)
+	}
+	// the paying transaction's event again (replayed under a new event id): still paid, no flag
+	again := r2(newResult(id), func(x *result) { x.tx = first.tx })
+	if code, body := s.post(t, again.signed(t, defaultSign)); code != http.StatusOK {
+		t.Fatalf("accepted again by %s: %d %q", first.tx, code, body)
+	}
+	if o := s.order(t, id); o.Status != "paid" || o.TransactionID != first.tx || len(o.Flags) != 1 || len(o.Events) != 3 {
+		t.Fatalf("accepted again by the paying transaction: %+v", o)
+	}
+}
+
+// testUnknownOrderRestored: a delivery for an order the shop does not have is acknowledged but
+// not recorded, so that once the order is back (restored from a backup), the same event (replayed
+// through Caddy's admin API) is applied, not answered "already applied".
+func testUnknownOrderRestored(t *testing.T, s *shopProc) {
+	id := s.checkout(t)
+	saved := s.removeOrder(t, id)
+	if code, _ := s.do(t, http.MethodGet, "/orders/"+id, nil); code != http.StatusNotFound {
+		t.Fatalf("removed order: %d", code)
+	}
+	r := newResult(id)
+	if code, body := s.post(t, r.signed(t, defaultSign)); !ok2xx(code) || strings.Contains(body, "order paid") {
+		t.Fatalf("delivery for an unknown order: %d %q", code, body)
+	}
+	if code, _ := s.do(t, http.MethodGet, "/orders/"+id, nil); code != http.StatusNotFound {
+		t.Fatalf("a delivery created the unknown order: %d", code)
+	}
+	s.restoreOrder(t, id, saved)
+	assertUntouched(t, s, id, "the restore")
+	code, body := s.post(t, r.signed(t, defaultSign))
+	if code != http.StatusOK || !strings.Contains(body, "order paid") {
+		t.Fatalf("the event replayed after the restore: %d %q, want it applied", code, body)
+	}
+	if o := s.order(t, id); o.Status != "paid" || o.TransactionID != r.tx || len(o.Events) != 1 || o.Events[0] != r.event {
+		t.Fatalf("after the replay: %+v", o)
+	}
+}
+
+// testUnreadableStore: a store that exists but cannot be opened (a unix socket in its place here:
+// open fails with ENXIO, as it would with EACCES, even for root) is not taken for an empty one: a
+// delivery is answered non-2xx and the store is not replaced; once the store is back, the same
+// delivery is applied once.
+func testUnreadableStore(t *testing.T, s *shopProc) {
+	id := s.checkout(t)
+	store, _ := s.storePaths()
+	saved := store + ".saved"
+	if err := os.Rename(store, saved); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("unix", store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newResult(id)
+	code, body := s.post(t, r.signed(t, defaultSign))
+	fi, statErr := os.Lstat(store)
+	l.Close() // removes the socket
+	if ok2xx(code) {
+		t.Errorf("delivery while the store cannot be opened: %d %q, want non-2xx", code, body)
+	}
+	if statErr != nil || fi.Mode()&os.ModeSocket == 0 {
+		t.Errorf("the store was replaced while it could not be opened: %v %v", statErr, fi)
+	}
+	os.Remove(store)
+	if err := os.Rename(saved, store); err != nil {
+		t.Fatal(err)
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	assertUntouched(t, s, id, "a delivery while the store could not be opened")
+	if code, body := s.post(t, r.signed(t, defaultSign)); code != http.StatusOK || !strings.Contains(body, "order paid") {
+		t.Fatalf("redelivery: %d %q", code, body)
+	}
+	if o := s.order(t, id); o.Status != "paid" || len(o.Events) != 1 || o.Events[0] != r.event {
+		t.Fatalf("after the redelivery: %+v", o)
+	}
+}
+
+// removeOrder takes an order out of the shop's store (as if lost) while the shop is idle, and
+// returns it; restoreOrder puts it back into the store as it is then.
+func (s *shopProc) removeOrder(t *testing.T, id string) string {
+	t.Helper()
+	if s.lang == "python" {
+		return s.sqlite(t, "remove", id, "")
+	}
+	store, _ := s.storePaths()
+	top, orders := readJSONStore(t, store)
+	saved, ok := orders[id]
+	if !ok {
+		t.Fatalf("order %s not in %s", id, store)
+	}
+	delete(orders, id)
+	writeJSONStore(t, store, top, orders)
+	return string(saved)
+}
+
+func (s *shopProc) restoreOrder(t *testing.T, id, saved string) {
+	t.Helper()
+	if s.lang == "python" {
+		s.sqlite(t, "restore", id, saved)
+		return
+	}
+	store, _ := s.storePaths()
+	top, orders := readJSONStore(t, store)
+	orders[id] = json.RawMessage(saved)
+	writeJSONStore(t, store, top, orders)
+}
+
+func readJSONStore(t *testing.T, path string) (top, orders map[string]json.RawMessage) {
+	t.Helper()
+	b := readFile(t, path)
+	if err := json.Unmarshal(b, &top); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	orders = map[string]json.RawMessage{}
+	if raw := top["orders"]; string(raw) != "[]" { // PHP writes an empty map as []
+		if err := json.Unmarshal(raw, &orders); err != nil {
+			t.Fatalf("%s orders: %v", path, err)
+		}
+	}
+	return top, orders
+}
+
+func writeJSONStore(t *testing.T, path string, top, orders map[string]json.RawMessage) {
+	t.Helper()
+	o, err := json.Marshal(orders)
+	if err != nil {
+		t.Fatal(err)
+	}
+	top["orders"] = o
+	b, err := json.MarshalIndent(top, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := path + ".test-tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sqlite removes an order row from the Python shop's database (printing it as JSON) or restores
+// it, with Python's sqlite3 module (the test needs python3 for that shop anyway).
+func (s *shopProc) sqlite(t *testing.T, op, id, saved string) string {
+	t.Helper()
+	const script = `
+import json, sqlite3, sys
+op, path, order_id, saved = sys.argv[1:5]
+db = sqlite3.connect(path, timeout=30, isolation_level=None)
+db.row_factory = sqlite3.Row
+db.execute("BEGIN IMMEDIATE")
+if op == "remove":
+    row = db.execute("SELECT * FROM orders WHERE id = ?", (order_id,)).fetchone()
+    if row is None:
+        sys.exit("no order " + order_id)
+    db.execute("DELETE FROM orders WHERE id = ?", (order_id,))
+    print(json.dumps(dict(row)))
+else:
+    row = json.loads(saved)
+    db.execute("INSERT INTO orders (%s) VALUES (%s)" % (", ".join(row), ", ".join("?" * len(row))), list(row.values()))
+db.execute("COMMIT")
+`
+	store, _ := s.storePaths()
+	py := requireTool(t, "python3", "apt-get install -y python3")
+	out, err := exec.Command(py, "-c", script, op, store, id, saved).CombinedOutput()
+	if err != nil {
+		t.Fatalf("sqlite %s %s: %v\n%s", op, id, err, out)
+	}
+	return strings.TrimSpace(string(out))
 }

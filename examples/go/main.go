@@ -109,23 +109,46 @@ func (s *store) update(change func(*db) string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	tmp := s.path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
+	if err := writeAtomic(s.path, b); err != nil {
 		return "", err
 	}
-	if _, err := f.Write(b); err != nil {
+	return result, nil
+}
+
+// writeAtomic replaces path with b: a temporary file, written in full and synced, renamed over
+// path, then the directory synced so that the rename itself survives a power loss. On any error
+// the temporary file is removed and path is left as it was.
+func writeAtomic(path string, b []byte) (err error) {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(b); err != nil { // a short write is an error (disk full)
 		f.Close()
-		return "", err
+		return err
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return "", err
+		return err
 	}
 	if err := f.Close(); err != nil {
-		return "", err
+		return err
 	}
-	return result, os.Rename(tmp, s.path)
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return dir.Sync()
 }
 
 func (s *store) order(id string) (*Order, error) {
@@ -143,16 +166,23 @@ func applyResult(d *db, r *httpsig.Result) string {
 	if _, seen := d.Events[r.EventID]; seen {
 		return "already applied"
 	}
-	now := time.Now().UTC().Format(time.RFC3339)
 	o := d.Orders[r.OrderID]
+	if o == nil {
+		// Acknowledged (2xx) but not recorded: once the order is restored, a replay of this
+		// event through Caddy's admin API is applied instead of answered "already applied".
+		return "unknown order: not applied"
+	}
+	now := time.Now().UTC().Format(time.RFC3339)
 	flag := ""
 	var note string
 	switch {
-	case o == nil:
-		note = "unknown order: recorded, not applied"
 	case r.Amount != strconv.FormatInt(o.Amount, 10) || r.Currency != o.Currency:
 		note = fmt.Sprintf("%s %s differs from the order's %d %s: recorded for review, not applied",
 			r.Amount, r.Currency, o.Amount, o.Currency)
+		flag = note
+	case r.Status == "ACCEPTED" && o.Status == "paid" && o.TransactionID != nil && *o.TransactionID != r.TransactionID:
+		// paid by another transaction: the order keeps its payment, the merchant refunds this one
+		note = "paid twice: refund " + r.TransactionID
 		flag = note
 	case r.Status == "ACCEPTED":
 		o.Status, o.TransactionID = "paid", &r.TransactionID
@@ -169,12 +199,10 @@ func applyResult(d *db, r *httpsig.Result) string {
 	default:
 		note = "status " + r.Status + " ignored"
 	}
-	if o != nil {
-		if flag != "" {
-			o.Flags = append(o.Flags, Flag{r.EventID, r.TransactionID, r.Status, flag, now})
-		}
-		o.Events = append(o.Events, r.EventID)
+	if flag != "" {
+		o.Flags = append(o.Flags, Flag{r.EventID, r.TransactionID, r.Status, flag, now})
 	}
+	o.Events = append(o.Events, r.EventID)
 	d.Events[r.EventID] = &Event{r.OrderID, r.TransactionID, r.Status, note, now}
 	return note
 }

@@ -238,30 +238,57 @@ function load() {
 }
 
 // update loads, changes and saves the store with synchronous calls only: Node runs them without
-// interleaving another request, and the rename replaces the file atomically.
+// interleaving another request. The new version goes to a temporary file, written in full and
+// synced, renamed over the store, then the directory is synced so the rename survives a power
+// loss. Any failure throws (the caller answers 500) and leaves the store as it was.
 function update(change) {
   const db = load();
   const result = change(db);
-  const tmp = `${STORE}.${process.pid}.tmp`;
-  const fd = fs.openSync(tmp, 'w');
-  fs.writeSync(fd, JSON.stringify(db, null, 2));
-  fs.fsyncSync(fd);
-  fs.closeSync(fd);
-  fs.renameSync(tmp, STORE);
+  writeAtomic(STORE, JSON.stringify(db, null, 2));
   return result;
+}
+
+function writeAtomic(file, data) {
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fd = fs.openSync(tmp, 'w');
+  try {
+    try {
+      fs.writeFileSync(fd, data); // writes everything or throws (ENOSPC), unlike one writeSync
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    try { fs.unlinkSync(tmp); } catch { /* already gone */ }
+    throw e;
+  }
+  if (process.platform !== 'win32') { // Windows cannot open a directory to sync it
+    const dir = fs.openSync(path.dirname(file), 'r');
+    try {
+      fs.fsyncSync(dir);
+    } finally {
+      fs.closeSync(dir);
+    }
+  }
 }
 
 // applyResult applies a verified delivery to its order, together with its event id.
 function applyResult(db, r) {
   if (db.events[r.eventId]) return 'already applied';
   const order = db.orders[r.orderId];
+  // Acknowledged (2xx) but not recorded: once the order is restored, a replay of this event
+  // through Caddy's admin API is applied instead of answered "already applied".
+  if (!order) return 'unknown order: not applied';
   const now = new Date().toISOString();
   const flag = (reason) => order.flags.push({ event_id: r.eventId, transaction_id: r.transactionId, status: r.status, reason, at: now });
   let note;
-  if (!order) {
-    note = 'unknown order: recorded, not applied';
-  } else if (r.amount !== String(order.amount) || r.currency !== order.currency) {
+  if (r.amount !== String(order.amount) || r.currency !== order.currency) {
     note = `${r.amount} ${r.currency} differs from the order's ${order.amount} ${order.currency}: recorded for review, not applied`;
+    flag(note);
+  } else if (r.status === 'ACCEPTED' && order.status === 'paid' && order.transaction_id && order.transaction_id !== r.transactionId) {
+    // paid by another transaction: the order keeps its payment, the merchant refunds this one
+    note = `paid twice: refund ${r.transactionId}`;
     flag(note);
   } else if (r.status === 'ACCEPTED') {
     order.status = 'paid';
@@ -276,7 +303,7 @@ function applyResult(db, r) {
   } else {
     note = `status ${r.status} ignored`;
   }
-  if (order) order.events.push(r.eventId);
+  order.events.push(r.eventId);
   db.events[r.eventId] = { order_id: r.orderId, transaction_id: r.transactionId, status: r.status, note, at: now };
   return note;
 }
@@ -368,7 +395,18 @@ http.createServer((req, res) => {
   const order = /^\/orders\/([A-Za-z0-9._-]{1,64})$/.exec(url.pathname);
   try {
     if (url.pathname === '/' && req.method === 'GET') return send(res, 200, HOME, 'text/html; charset=utf-8');
-    if (url.pathname === '/checkout' && req.method === 'POST') return readForm(req, (form) => checkout(res, form));
+    if (url.pathname === '/checkout' && req.method === 'POST') {
+      // the callback runs after this try: it catches its own errors (a store error must answer
+      // 500, not end the process)
+      return readForm(req, (form) => {
+        try {
+          checkout(res, form);
+        } catch (e) {
+          console.error(e);
+          send(res, 500, 'internal error\n');
+        }
+      });
+    }
     if (url.pathname === '/cinetpay/webhook' && req.method === 'POST') return webhook(req, res);
     if (url.pathname === '/cinetpay/return' && req.method === 'GET') return returnPage(req, res);
     if (order && req.method === 'GET') {

@@ -331,32 +331,69 @@ function store_path(): string
     return data_dir() . '/orders.json';
 }
 
+// The store, or an empty one when it does not exist yet. Any other read error throws: treating an
+// unreadable store as empty would overwrite every order at the next write.
 function store_load(): array
 {
-    $raw = @file_get_contents(store_path());
-    return $raw === false ? ['orders' => [], 'events' => []] : json_decode($raw, true, 512, JSON_THROW_ON_ERROR);
+    $path = store_path();
+    clearstatcache(true, $path);
+    if (!file_exists($path)) {
+        return ['orders' => [], 'events' => []];
+    }
+    error_clear_last();
+    $raw = @file_get_contents($path); // false when it cannot be opened, a short string on a read error
+    if ($raw === false || error_get_last() !== null) {
+        throw new RuntimeException("cannot read $path: " . (error_get_last()['message'] ?? 'unknown error'));
+    }
+    return json_decode($raw, true, 512, JSON_THROW_ON_ERROR);
 }
 
 // Runs $change on the store under an exclusive lock (other PHP workers wait) and writes the result
-// to a temporary file renamed over the store: readers see the old or the new file, never half.
+// atomically: readers see the old or the new file, never half. Any failure throws (the shop answers
+// 500, the module retries) and leaves the store as it was.
 function store_update(callable $change): mixed
 {
     $lock = fopen(store_path() . '.lock', 'c');
-    flock($lock, LOCK_EX);
+    if ($lock === false) {
+        throw new RuntimeException('cannot open ' . store_path() . '.lock');
+    }
     try {
+        if (!flock($lock, LOCK_EX)) {
+            throw new RuntimeException('cannot lock ' . store_path() . '.lock');
+        }
         $db = store_load();
         $result = $change($db);
-        $tmp = store_path() . '.' . getmypid() . '.tmp';
-        $f = fopen($tmp, 'w');
-        fwrite($f, json_encode($db, JSON_PRETTY_PRINT | JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES | JSON_THROW_ON_ERROR));
-        fflush($f);
-        fsync($f);
-        fclose($f);
-        rename($tmp, store_path());
+        write_atomic(store_path(), json_encode($db, JSON_PRETTY_PRINT | JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES | JSON_THROW_ON_ERROR));
         return $result;
     } finally {
         flock($lock, LOCK_UN);
         fclose($lock);
+    }
+}
+
+// Replaces $path with $data: a temporary file written in full (fwrite may write part of it without
+// an error when the disk is full) and synced, renamed over $path, then the directory synced so the
+// rename survives a power loss. On any failure the temporary file is removed and this throws.
+function write_atomic(string $path, string $data): void
+{
+    $tmp = $path . '.' . getmypid() . '.tmp';
+    $f = @fopen($tmp, 'w');
+    if ($f === false) {
+        throw new RuntimeException("cannot create $tmp: " . (error_get_last()['message'] ?? 'unknown error'));
+    }
+    $ok = @fwrite($f, $data) === strlen($data) && @fflush($f) && @fsync($f);
+    $ok = @fclose($f) && $ok;
+    if (!$ok || !@rename($tmp, $path)) {
+        @unlink($tmp);
+        throw new RuntimeException("cannot write $path: " . (error_get_last()['message'] ?? 'short write'));
+    }
+    $dir = @fopen(dirname($path), 'r');
+    $synced = $dir !== false && @fsync($dir);
+    if ($dir !== false) {
+        fclose($dir);
+    }
+    if (!$synced) {
+        throw new RuntimeException('cannot sync the directory of ' . $path);
     }
 }
 
@@ -368,18 +405,26 @@ function apply_result(array &$db, array $r): string
         return 'already applied';
     }
     $id = $r['cinetpay-order-id'];
-    $status = $r['cinetpay-status'];
-    $now = gmdate('c');
     $order = $db['orders'][$id] ?? null;
-    $flag = null;
     if ($order === null) {
-        $note = 'unknown order: recorded, not applied';
-    } elseif ($r['cinetpay-amount'] !== (string)$order['amount'] || $r['cinetpay-currency'] !== $order['currency']) {
+        // Acknowledged (2xx) but not recorded: once the order is restored, a replay of this event
+        // through Caddy's admin API is applied instead of answered "already applied".
+        return 'unknown order: not applied';
+    }
+    $status = $r['cinetpay-status'];
+    $tx = $r['cinetpay-transaction-id'];
+    $now = gmdate('c');
+    $flag = null;
+    if ($r['cinetpay-amount'] !== (string)$order['amount'] || $r['cinetpay-currency'] !== $order['currency']) {
         $note = $flag = "{$r['cinetpay-amount']} {$r['cinetpay-currency']} differs from the order's "
             . "{$order['amount']} {$order['currency']}: recorded for review, not applied";
+    } elseif ($status === 'ACCEPTED' && $order['status'] === 'paid' && ($order['transaction_id'] ?? null) !== null
+        && $order['transaction_id'] !== $tx) {
+        // paid by another transaction: the order keeps its payment, the merchant refunds this one
+        $note = $flag = "paid twice: refund $tx";
     } elseif ($status === 'ACCEPTED') {
         $order['status'] = 'paid';
-        $order['transaction_id'] = $r['cinetpay-transaction-id'];
+        $order['transaction_id'] = $tx;
         $note = 'order paid';
     } elseif ($status === 'REFUSED' || $status === 'EXPIRED') {
         if ($order['status'] !== 'paid') { // a later ACCEPTED still wins
@@ -391,16 +436,12 @@ function apply_result(array &$db, array $r): string
     } else {
         $note = "status $status ignored";
     }
-    if ($order !== null) {
-        if ($flag !== null) {
-            $order['flags'][] = ['event_id' => $event, 'transaction_id' => $r['cinetpay-transaction-id'],
-                'status' => $status, 'reason' => $flag, 'at' => $now];
-        }
-        $order['events'][] = $event;
-        $db['orders'][$id] = $order;
+    if ($flag !== null) {
+        $order['flags'][] = ['event_id' => $event, 'transaction_id' => $tx, 'status' => $status, 'reason' => $flag, 'at' => $now];
     }
-    $db['events'][$event] = ['order_id' => $id, 'transaction_id' => $r['cinetpay-transaction-id'],
-        'status' => $status, 'note' => $note, 'at' => $now];
+    $order['events'][] = $event;
+    $db['orders'][$id] = $order;
+    $db['events'][$event] = ['order_id' => $id, 'transaction_id' => $tx, 'status' => $status, 'note' => $note, 'at' => $now];
     return $note;
 }
 
@@ -496,19 +537,28 @@ function home(): void
 
 $path = parse_url($_SERVER['REQUEST_URI'], PHP_URL_PATH);
 $method = $_SERVER['REQUEST_METHOD'];
-if ($path === '/' && $method === 'GET') {
-    home();
-} elseif ($path === '/checkout' && $method === 'POST') {
-    checkout();
-} elseif ($path === '/cinetpay/webhook' && $method === 'POST') {
-    webhook();
-} elseif ($path === '/cinetpay/return' && $method === 'GET') {
-    return_page();
-} elseif ($method === 'GET' && preg_match('~^/orders/([A-Za-z0-9._-]{1,64})$~', (string)$path, $m)) {
-    $order = store_load()['orders'][$m[1]] ?? null;
-    $order === null
-        ? send(404, "no such order\n")
-        : send(200, json_encode($order, JSON_PRETTY_PRINT | JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES) . "\n", 'application/json');
-} else {
-    send(404, "not found\n");
+try {
+    if ($path === '/' && $method === 'GET') {
+        home();
+    } elseif ($path === '/checkout' && $method === 'POST') {
+        checkout();
+    } elseif ($path === '/cinetpay/webhook' && $method === 'POST') {
+        webhook();
+    } elseif ($path === '/cinetpay/return' && $method === 'GET') {
+        return_page();
+    } elseif ($method === 'GET' && preg_match('~^/orders/([A-Za-z0-9._-]{1,64})$~', (string)$path, $m)) {
+        $order = store_load()['orders'][$m[1]] ?? null;
+        $order === null
+            ? send(404, "no such order\n")
+            : send(200, json_encode($order, JSON_PRETTY_PRINT | JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES) . "\n", 'application/json');
+    } else {
+        send(404, "not found\n");
+    }
+} catch (Throwable $e) {
+    // a store error: answer 500 (for a delivery, the module retries it), whatever display_errors says
+    error_log('internal error: ' . $e);
+    if (!headers_sent()) {
+        header_remove();
+        send(500, "internal error\n");
+    }
 }

@@ -330,12 +330,18 @@ def apply_result(r):
             db.execute("ROLLBACK")
             return "already applied"
         order = db.execute("SELECT * FROM orders WHERE id = ?", (order_id,)).fetchone()
-        flag = None
         if order is None:
-            note = "unknown order: recorded, not applied"
-        elif amount != str(order["amount"]) or currency != order["currency"]:
+            # Acknowledged (2xx) but not recorded: once the order is restored, a replay of this
+            # event through Caddy's admin API is applied instead of answered "already applied".
+            db.execute("ROLLBACK")
+            return "unknown order: not applied"
+        flag = None
+        if amount != str(order["amount"]) or currency != order["currency"]:
             note = flag = (f"{amount} {currency} differs from the order's {order['amount']} {order['currency']}: "
                            "recorded for review, not applied")
+        elif status == "ACCEPTED" and order["status"] == "paid" and order["transaction_id"] not in (None, tx):
+            # paid by another transaction: the order keeps its payment, the merchant refunds this one
+            note = flag = f"paid twice: refund {tx}"
         elif status == "ACCEPTED":
             db.execute("UPDATE orders SET status = 'paid', transaction_id = ? WHERE id = ?", (tx, order_id))
             note = "order paid"
@@ -390,7 +396,28 @@ class Shop(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def internal_error(self, e):
+        """A store error (disk full, I/O error, …): 500, so the module retries a delivery."""
+        self.log_error("internal error: %r", e)
+        self.close_connection = True
+        try:
+            self.send(500, "internal error\n")
+        except OSError:
+            pass
+
     def do_GET(self):
+        try:
+            self.get()
+        except Exception as e:  # any failure is answered, not a dropped connection
+            self.internal_error(e)
+
+    def do_POST(self):
+        try:
+            self.post()
+        except Exception as e:
+            self.internal_error(e)
+
+    def get(self):
         path = urllib.parse.urlsplit(self.path).path
         m = re.fullmatch(r"/orders/([A-Za-z0-9._-]{1,64})", path)
         if path == "/":
@@ -410,7 +437,7 @@ class Shop(BaseHTTPRequestHandler):
         else:
             self.send(404, "not found\n")
 
-    def do_POST(self):
+    def post(self):
         path = urllib.parse.urlsplit(self.path).path
         length = int(self.headers.get("Content-Length") or 0)
         if length > 65536:
