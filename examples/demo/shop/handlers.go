@@ -100,13 +100,12 @@ func (s *Shop) serveWebhook(w http.ResponseWriter, r *http.Request) error {
 
 	res, err := s.notify.Verify(r)
 	if err != nil {
-		// Keep a trace of what was refused (the values are unverified claims).
-		d := Delivery{At: now, EventID: clip(r.Header.Get(httpsig.HeaderEventID)),
+		// Keep a trace of what was refused (the values are unverified claims), in memory only:
+		// anyone can post here, and a flood must neither write to disk nor hold up real
+		// deliveries.
+		s.store.reject(Delivery{At: now, EventID: clip(r.Header.Get(httpsig.HeaderEventID)),
 			OrderID: clip(r.Header.Get(httpsig.HeaderOrderID)), Status: clip(r.Header.Get(httpsig.HeaderStatus)),
-			Outcome: OutcomeRejected, Detail: err.Error(), HTTPStatus: http.StatusUnauthorized}
-		if werr := s.store.update(func(st *state) error { st.addDelivery(d); return nil }); werr != nil {
-			s.logger.Error("recording a rejected delivery", zap.Error(werr))
-		}
+			Outcome: OutcomeRejected, Detail: clipN(err.Error(), 240), HTTPStatus: http.StatusUnauthorized})
 		s.logger.Warn("delivery rejected", zap.Error(err))
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return nil
@@ -160,7 +159,7 @@ func apply(st *state, res *httpsig.Result, now time.Time) (outcome, detail strin
 			// no money taken: nothing to review, and the order stays payable
 			return OutcomeIgnored, "amount or currency differs from the order: " + differs, http.StatusOK
 		}
-		flag(o, now, res.TransactionID, differs)
+		flag(o, now, res, differs)
 		return OutcomeApplied, "flagged: amount or currency differs from the order", http.StatusOK
 	}
 	switch res.Status {
@@ -173,7 +172,7 @@ func apply(st *state, res *httpsig.Result, now time.Time) (outcome, detail strin
 			if o.Transaction == res.TransactionID {
 				return OutcomeIgnored, "order already paid by this transaction", http.StatusOK
 			}
-			flag(o, now, res.TransactionID, "paid twice: refund transaction "+res.TransactionID)
+			flag(o, now, res, "paid twice: refund transaction "+res.TransactionID)
 			return OutcomeApplied, "flagged: paid twice", http.StatusOK
 		default: // flagged: a person decides
 			return OutcomeIgnored, "order is flagged: left for review", http.StatusOK
@@ -191,10 +190,10 @@ func apply(st *state, res *httpsig.Result, now time.Time) (outcome, detail strin
 			return OutcomeIgnored, "order already " + o.Status + ": not changed", http.StatusOK
 		}
 	case "MISMATCH":
-		flag(o, now, res.TransactionID, "CinetPay confirmed another amount or currency than the payment started")
+		flag(o, now, res, "CinetPay confirmed another amount or currency than the payment started")
 		return OutcomeApplied, "flagged: mismatch", http.StatusOK
 	default: // DUPLICATE
-		flag(o, now, res.TransactionID, "paid twice: refund transaction "+res.TransactionID)
+		flag(o, now, res, "paid twice: refund transaction "+res.TransactionID)
 		return OutcomeApplied, "flagged: duplicate payment", http.StatusOK
 	}
 }
@@ -203,15 +202,26 @@ func set(o *Order, status string, now time.Time, txid string) {
 	o.Status, o.UpdatedAt, o.Transaction = status, now, txid
 }
 
-func flag(o *Order, now time.Time, txid, reason string) {
-	set(o, OrderFlagged, now, txid)
+// flag records a result that needs a person. A paid order stays paid, with the transaction that
+// paid it (a duplicate payment or a mismatch on another transaction does not undo the payment
+// the shop already has); any other order becomes flagged.
+func flag(o *Order, now time.Time, res *httpsig.Result, reason string) {
+	o.Flags = append(o.Flags, Flag{EventID: res.EventID, TransactionID: res.TransactionID,
+		Status: res.Status, Reason: reason, At: now})
 	o.FlagReason = reason
+	o.UpdatedAt = now
+	if o.Status != OrderPaid {
+		set(o, OrderFlagged, now, res.TransactionID)
+	}
 }
 
 // clip bounds an unverified header value kept in the rejected list.
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
+func clip(s string) string { return clipN(s, 80) }
+
+// clipN bounds s to n bytes (the verifier's reason quotes unverified values too).
+func clipN(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
 	}
 	return s
 }
@@ -305,9 +315,9 @@ func (s *Shop) orders() ordersView {
 			v.Orders = append(v.Orders, orderView{Order: *o, Price: formatAmount(o.Amount, o.Currency),
 				Deliveries: append([]Delivery{}, byOrder[o.ID]...)})
 		}
-		v.Rejected = append([]Delivery{}, st.Rejected...)
 		v.Deliveries = len(st.Deliveries)
 	})
+	v.Rejected = s.store.rejectedDeliveries()
 	// newest first
 	slices.SortFunc(v.Orders, func(a, b orderView) int {
 		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {

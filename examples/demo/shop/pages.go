@@ -226,7 +226,7 @@ var ordersTmpl = page(`{{define "title"}}Commandes{{end}}
 <td><code class="order-id">{{.ID}}</code></td>
 <td class="nowrap">{{when .CreatedAt}}</td>
 <td class="nowrap">{{.Price}}</td>
-<td><span class="badge status s-{{.Status}}">{{.Status}}</span>{{if .FlagReason}}<div class="reason">{{.FlagReason}}</div>{{end}}</td>
+<td><span class="badge status s-{{.Status}}">{{.Status}}</span>{{if .Flags}}{{range .Flags}}<div class="reason">{{.Reason}}</div>{{end}}{{else if .FlagReason}}<div class="reason">{{.FlagReason}}</div>{{end}}</td>
 <td>{{if .Deliveries}}<ul class="dl">{{range .Deliveries}}<li><b>{{.Status}}</b> · <span title="signature verified">✓ verified</span> · {{.Outcome}}{{if .Detail}} ({{.Detail}}){{end}} · <span class="mono" title="{{.EventID}}">{{short .EventID}}</span> · {{when .At}}</li>{{end}}</ul>{{else}}<span class="fine">none yet</span>{{end}}</td>
 </tr>
 {{- end}}
@@ -238,6 +238,7 @@ var ordersTmpl = page(`{{define "title"}}Commandes{{end}}
 </div>
 {{- if .Rejected}}
 <h2 class="section">Rejected deliveries</h2>
+<p class="sub">The latest ones since Caddy started: kept in memory only, never written to disk.</p>
 <div class="card">
 <table id="rejected">
 <thead><tr><th>Received</th><th>Claimed order</th><th>Claimed status</th><th>Reason</th></tr></thead>

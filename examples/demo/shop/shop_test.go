@@ -281,9 +281,11 @@ func TestWebhookStatusRules(t *testing.T) {
 	if o := s.order(t, id); o.Status != OrderPaid || applied(o) != 2 {
 		t.Fatalf("paid order changed: %+v", o)
 	}
-	// DUPLICATE: money taken twice → flagged
+	// DUPLICATE: money taken twice → a flag to refund SECOND; the order stays paid by its
+	// transaction (it used to become "flagged", losing its payment)
 	(result{order: id, status: "DUPLICATE", event: "e5", txid: "SECOND"}).deliver(t, s)
-	if o := s.order(t, id); o.Status != OrderFlagged || !strings.Contains(o.FlagReason, "SECOND") {
+	if o := s.order(t, id); o.Status != OrderPaid || o.Transaction != "DEMOTX0001" || !strings.Contains(o.FlagReason, "SECOND") ||
+		len(o.Flags) != 1 || o.Flags[0].EventID != "e5" || o.Flags[0].TransactionID != "SECOND" {
 		t.Fatalf("duplicate: %+v", o)
 	}
 

@@ -18,22 +18,38 @@ const (
 	OrderPaid    = "paid"    // an ACCEPTED delivery matching the order
 	OrderRefused = "refused" // a REFUSED delivery (a later ACCEPTED still pays it)
 	OrderExpired = "expired" // an EXPIRED delivery (a later ACCEPTED still pays it)
-	OrderFlagged = "flagged" // needs a person: amount differs, paid twice, …
+	OrderFlagged = "flagged" // not paid and needs a person: amount differs, mismatch, …
 )
 
 // Order is one order of the demo shop.
 type Order struct {
-	ID          string    `json:"id"`
-	Product     string    `json:"product"`
-	Amount      int64     `json:"amount"`
-	Currency    string    `json:"currency"`
-	Status      string    `json:"status"`
-	FlagReason  string    `json:"flag_reason,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
-	Transaction string    `json:"transaction_id,omitempty"` // the transaction of the last applied result
+	ID       string `json:"id"`
+	Product  string `json:"product"`
+	Amount   int64  `json:"amount"`
+	Currency string `json:"currency"`
+	Status   string `json:"status"`
+	// FlagReason is the reason of the latest flag; Flags has them all.
+	FlagReason string    `json:"flag_reason,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+	// Transaction is the transaction that paid the order; while it is unpaid, the transaction
+	// of the last applied result.
+	Transaction string `json:"transaction_id,omitempty"`
 	// Events are the event ids applied to this order, oldest first.
 	Events []string `json:"events,omitempty"`
+	// Flags are the results a person must look at (a refund to make, an amount to review),
+	// oldest first. A flag never unpays a paid order: it stays paid, with the transaction that
+	// paid it.
+	Flags []Flag `json:"flags,omitempty"`
+}
+
+// Flag is a result that needs a person.
+type Flag struct {
+	EventID       string    `json:"event_id"`
+	TransactionID string    `json:"transaction_id"`
+	Status        string    `json:"status"` // Cinetpay-Status
+	Reason        string    `json:"reason"`
+	At            time.Time `json:"at"`
 }
 
 // Delivery is one delivery the shop received on its webhook, verified or not.
@@ -74,13 +90,13 @@ type state struct {
 	Orders map[string]*Order `json:"orders"`
 	// Events are the event ids already applied: a redelivery is answered 200 and not applied again.
 	Events map[string]appliedEvent `json:"events"`
-	// Deliveries are the verified deliveries received, oldest first (capped).
+	// Deliveries are the verified deliveries received, oldest first (capped). Deliveries refused
+	// (bad signature, …) are not part of the state: the store keeps them in memory only.
 	Deliveries []Delivery `json:"deliveries"`
-	// Rejected are the deliveries refused (bad signature, …), oldest first (capped).
-	Rejected []Delivery `json:"rejected"`
 }
 
-// Caps keep the file small whatever is posted to the webhook.
+// Caps keep the file (and the in-memory list of rejected deliveries) small whatever is posted to
+// the webhook.
 const (
 	maxOrders     = 10000
 	maxDeliveries = 2000
@@ -117,11 +133,7 @@ func (s *state) fill() {
 }
 
 func (s *state) addDelivery(d Delivery) {
-	if d.Verified {
-		s.Deliveries = appendCapped(s.Deliveries, d, maxDeliveries)
-	} else {
-		s.Rejected = appendCapped(s.Rejected, d, maxRejected)
-	}
+	s.Deliveries = appendCapped(s.Deliveries, d, maxDeliveries)
 }
 
 func appendCapped(list []Delivery, d Delivery, limit int) []Delivery {
@@ -139,6 +151,13 @@ type store struct {
 	dir string
 	mu  sync.Mutex
 	st  *state
+
+	// rejected are the deliveries refused (bad signature, …), oldest first (capped). Anyone can
+	// post them, so they are kept in memory only, under their own lock: a flood of forged requests
+	// never writes to disk nor waits for (or holds) the lock of the state, so it cannot delay a
+	// real delivery. They are forgotten when Caddy stops.
+	rmu      sync.Mutex
+	rejected []Delivery
 }
 
 var stores = caddy.NewUsagePool()
@@ -198,6 +217,20 @@ func (s *store) update(fn func(st *state) error) error {
 	}
 	s.st = c
 	return nil
+}
+
+// reject records a refused delivery, in memory only.
+func (s *store) reject(d Delivery) {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	s.rejected = appendCapped(s.rejected, d, maxRejected)
+}
+
+// rejectedDeliveries returns a copy of the refused deliveries, oldest first.
+func (s *store) rejectedDeliveries() []Delivery {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	return append([]Delivery{}, s.rejected...)
 }
 
 // view calls fn with the state, read-only.
