@@ -564,19 +564,23 @@ func (s *Badger) ListDeliveries(f DeliveryFilter) ([]Delivery, error) {
 }
 
 // Purge implements Store. A payment is removed with its order index entry and its deliveries
-// when it is settled (not INIT, PENDING or UNKNOWN), has no re-check scheduled, changed state last
-// more than keep ago, and none of its deliveries is still pending. Paid markers stay, so an order
-// paid long ago is never started again.
+// when it is purgeable (see purgeable) and none of its deliveries is still pending. Paid markers
+// stay, so an order paid long ago is never started again.
+//
+// Candidates are listed in one read transaction, then each is read again and decided anew in
+// the transaction that deletes it: a payment that changed after it was listed (a late success,
+// a replayed delivery) is kept, and a change committed while the deletion runs makes the
+// deletion conflict and retry with the new state.
 func (s *Badger) Purge(now time.Time, keep time.Duration) (int, error) {
-	var victims []Payment
+	var victims []Key
 	err := s.db.View(func(txn *badger.Txn) error {
 		return iterate(txn, []byte(kindPayment), true, func(_, v []byte) (bool, error) {
 			var p Payment
 			if err := json.Unmarshal(v, &p); err != nil {
 				return false, err
 			}
-			if !p.State.Open() && p.NextCheck.IsZero() && now.Sub(p.LastChange()) > keep {
-				victims = append(victims, p)
+			if purgeable(&p, now, keep) {
+				victims = append(victims, Key{SiteID: p.SiteID, ID: p.TransactionID})
 			}
 			return true, nil
 		})
@@ -584,9 +588,21 @@ func (s *Badger) Purge(now time.Time, keep time.Duration) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if purgeListed != nil {
+		purgeListed()
+	}
 	n := 0
-	for _, p := range victims {
+	for _, k := range victims {
 		err := s.update(func(txn *badger.Txn) error {
+			p, err := getPayment(txn, k.SiteID, k.ID)
+			if errors.Is(err, ErrNotFound) {
+				return errKeep // gone already
+			} else if err != nil {
+				return err
+			}
+			if !purgeable(&p, now, keep) {
+				return errKeep
+			}
 			for _, t := range p.History {
 				if t.EventID == "" {
 					continue
@@ -624,6 +640,15 @@ func (s *Badger) Purge(now time.Time, keep time.Duration) (int, error) {
 	}
 	return n, nil
 }
+
+// purgeable reports whether a payment may be purged at now: settled (not INIT, PENDING or
+// UNKNOWN), no re-check scheduled, and its last state change more than keep ago.
+func purgeable(p *Payment, now time.Time, keep time.Duration) bool {
+	return !p.State.Open() && p.NextCheck.IsZero() && now.Sub(p.LastChange()) > keep
+}
+
+// purgeListed, when set by a test, runs between Purge's listing and its deletions.
+var purgeListed func()
 
 var errKeep = errors.New("keep")
 

@@ -471,6 +471,121 @@ func TestPurge(t *testing.T) {
 	}
 }
 
+// A payment that changes between Purge's listing and its deletion is kept whole: here a
+// refused payment, old enough to purge, turns ACCEPTED (a late success) meanwhile.
+func TestPurgeKeepsAPaymentChangedMeanwhile(t *testing.T) {
+	s := openTest(t)
+	keep := 90 * 24 * time.Hour
+	p := started(t, s, "1", "LATE", 100, t0)
+	r, err := s.Update("1", p.TransactionID, t0, func(p *Payment) error {
+		p.State, p.NextCheck = StateRefused, time.Time{}
+		return nil
+	})
+	if err != nil || r.Payment.State != StateRefused {
+		t.Fatalf("refuse: %v %v", r.Payment.State, err)
+	}
+	refusal := r.Delivery.ID
+	d, _ := s.BeginAttempt("1", refusal, t0, time.Minute)
+	_, _ = s.FinishAttempt("1", refusal, d.Attempts, AttemptResult{At: t0, Delivered: true})
+
+	later := t0.Add(keep + time.Hour)
+	var accepted UpdateResult
+	purgeListed = func() {
+		accepted, err = setState(s, p, StateAccepted, later)
+	}
+	t.Cleanup(func() { purgeListed = nil })
+	n, perr := s.Purge(later, keep)
+	if perr != nil || err != nil {
+		t.Fatalf("purge %v, late success %v", perr, err)
+	}
+	if n != 0 {
+		t.Fatalf("purged %d", n)
+	}
+	got, err := s.Get("1", p.TransactionID)
+	if err != nil || got.State != StateAccepted {
+		t.Fatalf("after the purge: %v %v", got.State, err)
+	}
+	if _, err := s.GetDelivery("1", accepted.Delivery.ID); err != nil {
+		t.Fatalf("the late success's delivery: %v", err)
+	}
+	if _, err := s.GetDelivery("1", refusal); err != nil {
+		t.Fatalf("the refusal's delivery: %v", err)
+	}
+	if ps, err := s.ListPayments(PaymentFilter{SiteID: "1", OrderID: "LATE"}); err != nil || len(ps) != 1 {
+		t.Fatalf("order index: %d %v", len(ps), err)
+	}
+	if c, _ := s.Claim(claim("1", "LATE", 100, later)); c.Kind != ClaimPaid || c.Payment.State != StateAccepted {
+		t.Fatalf("claim after the purge: %v %s", c.Kind, c.Payment.State)
+	}
+
+	// once delivered and old enough, the same payment goes
+	d, _ = s.BeginAttempt("1", accepted.Delivery.ID, later, time.Minute)
+	_, _ = s.FinishAttempt("1", accepted.Delivery.ID, d.Attempts, AttemptResult{At: later, Delivered: true})
+	purgeListed = nil
+	if n, err := s.Purge(later.Add(keep+time.Hour), keep); err != nil || n != 1 {
+		t.Fatalf("second purge: %d %v", n, err)
+	}
+}
+
+// Purges racing with state changes never leave a payment half-deleted.
+func TestPurgeRacingUpdates(t *testing.T) {
+	s := openTest(t)
+	keep := time.Hour
+	var ps []Payment
+	for i := range 40 {
+		p := started(t, s, "1", fmt.Sprintf("R%d", i), 100, t0)
+		if _, err := s.Update("1", p.TransactionID, t0, func(p *Payment) error {
+			p.State, p.NextCheck = StateExpired, time.Time{}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	// deliver the EXPIRED results, so that only the race decides
+	ds, _ := s.DueDeliveries(t0.Add(time.Minute), 0)
+	for _, d := range ds {
+		l, _ := s.BeginAttempt("1", d.ID, t0.Add(time.Minute), time.Minute)
+		_, _ = s.FinishAttempt("1", d.ID, l.Attempts, AttemptResult{At: t0, Delivered: true})
+	}
+	later := t0.Add(2 * keep)
+	var wg sync.WaitGroup
+	accepted := make([]bool, len(ps))
+	for i, p := range ps {
+		if i%2 == 0 {
+			continue
+		}
+		wg.Go(func() {
+			r, err := setState(s, p, StateAccepted, later)
+			accepted[i] = err == nil && r.Payment.State == StateAccepted
+		})
+	}
+	wg.Go(func() {
+		if _, err := s.Purge(later, keep); err != nil {
+			t.Error(err)
+		}
+	})
+	wg.Wait()
+	for i, p := range ps {
+		got, err := s.Get("1", p.TransactionID)
+		switch {
+		case accepted[i] && (err != nil || got.State != StateAccepted):
+			t.Errorf("accepted payment %d: %v %v", i, got.State, err)
+		case err == nil:
+			for _, tr := range got.History {
+				if tr.EventID == "" {
+					continue
+				}
+				if _, err := s.GetDelivery("1", tr.EventID); err != nil {
+					t.Errorf("payment %d kept without its delivery %s: %v", i, tr.EventID, err)
+				}
+			}
+		case !errors.Is(err, ErrNotFound):
+			t.Errorf("payment %d: %v", i, err)
+		}
+	}
+}
+
 func TestListPayments(t *testing.T) {
 	s := openTest(t)
 	a := started(t, s, "1", "A", 100, t0)
