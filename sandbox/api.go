@@ -3,6 +3,7 @@ package sandbox
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -588,6 +589,9 @@ func (s *Server) checkPayment(r *http.Request, body []byte, readErr error, rec *
 		late = s.lateAcceptLocked(tx)
 	}
 	d := tx.checkData()
+	if f := s.faults.AmountFormat; f != "" {
+		d.Amount = fmt.Sprintf(f, tx.PaidAmount)
+	}
 	s.mu.Unlock()
 	if late != nil {
 		s.goAsync(func() { s.deliver(late) })

@@ -20,6 +20,8 @@ var (
 	ErrAmbiguous = errors.New("several sites have this transaction_id: add ?site_id=")
 	// ErrFinal: the transaction is already ACCEPTED or REFUSED.
 	ErrFinal = errors.New("the transaction is final")
+	// ErrNotRefused: pay_late needs a REFUSED transaction.
+	ErrNotRefused = errors.New("the transaction is not refused")
 	// ErrBadAction: the action is not accept, refuse, wait or notify.
 	ErrBadAction = errors.New("action must be accept, refuse, wait or notify")
 )
@@ -97,7 +99,8 @@ func (s *Server) Transactions() []Transaction {
 
 // Act does what the payment page's buttons do to the transaction with this
 // transaction_id (or token) — action "accept", "refuse" or "wait" — or,
-// with "notify", re-sends the notification of its current state. The
+// with "notify", re-sends the notification of its current state, or, with
+// "pay_late", turns a REFUSED transaction ACCEPTED (a late success). The
 // notifications are sent before Act returns unless the notify_async fault
 // is set.
 func (s *Server) Act(id, action string) (Transaction, error) {
@@ -229,6 +232,8 @@ func (s *Server) serveTransaction(w http.ResponseWriter, r *http.Request, parts 
 		writeJSON(w, http.StatusNotFound, controlError{err.Error()})
 	case errors.Is(err, ErrFinal):
 		writeJSON(w, http.StatusConflict, controlError{"the transaction is already " + v.Status})
+	case errors.Is(err, ErrNotRefused):
+		writeJSON(w, http.StatusConflict, controlError{"pay_late needs a REFUSED transaction; it is " + v.Status})
 	default:
 		writeJSON(w, http.StatusOK, v)
 	}

@@ -13,7 +13,7 @@
 //	POST /pay/<token>                     the customer's choice (form field action=accept|refuse|wait)
 //	GET|DELETE /_sandbox/requests         the API calls received / clear them
 //	GET  /_sandbox/transactions[/<id>]    transactions as the sandbox holds them
-//	POST /_sandbox/transactions/<id>/accept|refuse|wait|notify
+//	POST /_sandbox/transactions/<id>/accept|refuse|wait|notify|pay_late
 //	GET|PUT|DELETE /_sandbox/faults       fault knobs (see [Faults])
 //	POST /_sandbox/reset                  forget transactions, requests and faults
 //

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/caddy-cinetpay/caddy-cinetpay/cinetpay"
@@ -49,6 +50,11 @@ type Faults struct {
 	// LateSuccess turns refused transactions ACCEPTED later, with a
 	// notification; an occasion is one refusal.
 	LateSuccess *LateSuccessFault `json:"late_success,omitempty"`
+	// AmountFormat writes the amount of /v2/payment/check's data with this
+	// format, which holds one %d: "%d.00" answers "5000.00", "0%d" answers
+	// "05000". CinetPay's documentation shows integers, but its answers carry
+	// the amount as text, and integrations have seen decimals. Empty: "5000".
+	AmountFormat string `json:"amount_format,omitempty"`
 }
 
 // Values of APIFault.Body.
@@ -203,6 +209,9 @@ func (f Faults) Validate() error {
 	}
 	if f.RateLimit < 0 {
 		return errors.New("rate_limit must not be negative")
+	}
+	if a := f.AmountFormat; a != "" && (strings.Count(a, "%") != 1 || strings.Count(a, "%d") != 1) {
+		return errors.New(`amount_format must hold exactly one %d and no other verb, such as "%d.00"`)
 	}
 	if n := f.Notify; n != nil {
 		switch {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -61,6 +62,9 @@ func TestFaultsControlAPI(t *testing.T) {
 		`{"paid":{}}`,
 		`{"notify":{"omit_fields":["cpm_nothing"]}}`,
 		`{"rate_limit":-1}`,
+		`{"amount_format":"%s"}`,
+		`{"amount_format":"%d%d"}`,
+		`{"amount_format":"5000"}`,
 		`not json`,
 	} {
 		var e map[string]string
@@ -445,6 +449,46 @@ func TestPaidFault(t *testing.T) {
 	choose(t, ts.URL, tok, "accept")
 	if d := check(t, ts.URL, "TXPAID2").data(); d["amount"] != "1000" || d["currency"] != "XOF" {
 		t.Fatalf("second: %v", d)
+	}
+}
+
+func TestAmountFormat(t *testing.T) {
+	_, ts := newSandbox(t)
+	n := newNotifyServer(t)
+	tok := createPayment(t, ts.URL, "TXFMT", n.URL)
+	choose(t, ts.URL, tok, "accept")
+	for format, want := range map[string]string{"%d.00": "1000.00", "%d.0": "1000.0", "0%d": "01000"} {
+		setFaults(t, ts.URL, fmt.Sprintf(`{"amount_format":%q}`, format))
+		if d := check(t, ts.URL, "TXFMT").data(); d["amount"] != want {
+			t.Fatalf("%s: amount %v", format, d["amount"])
+		}
+	}
+	setFaults(t, ts.URL, `{}`)
+	if d := check(t, ts.URL, "TXFMT").data(); d["amount"] != "1000" {
+		t.Fatalf("without the knob: %v", d["amount"])
+	}
+}
+
+func TestPayLate(t *testing.T) {
+	s, ts := newSandbox(t)
+	n := newNotifyServer(t)
+	tok := createPayment(t, ts.URL, "TXPAYLATE", n.URL)
+	if _, err := s.Act("TXPAYLATE", ActionPayLate); !errors.Is(err, ErrNotRefused) {
+		t.Fatalf("pay_late on a waiting transaction: %v", err)
+	}
+	choose(t, ts.URL, tok, "refuse")
+	if st := control(t, ts.URL, http.MethodPost, "/transactions/TXPAYLATE/pay_late", nil, nil); st != http.StatusOK {
+		t.Fatalf("pay_late: %d", st)
+	}
+	if r := check(t, ts.URL, "TXPAYLATE"); r.code() != "00" || r.data()["status"] != "ACCEPTED" {
+		t.Fatalf("after pay_late: %s", r.Raw)
+	}
+	p := n.posts()
+	if last := p[len(p)-1]; last.Form.Get("cpm_error_message") != "SUCCES" || last.XToken != expectedXToken(secretA, last.Form) {
+		t.Fatalf("late notification %v", last.Form)
+	}
+	if st := control(t, ts.URL, http.MethodPost, "/transactions/TXPAYLATE/pay_late", nil, nil); st != http.StatusConflict {
+		t.Fatalf("pay_late twice: %d", st)
 	}
 }
 

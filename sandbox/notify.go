@@ -149,6 +149,10 @@ const (
 	ActionRefuse = "refuse"
 	ActionWait   = "wait"
 	ActionNotify = "notify"
+	// ActionPayLate turns a REFUSED transaction ACCEPTED now, with its
+	// notification: the customer paid after all (a late success, as the
+	// late_success fault makes one on a timer).
+	ActionPayLate = "pay_late"
 )
 
 // decideLocked applies an action to tx and returns the notifications it
@@ -156,6 +160,12 @@ const (
 func (s *Server) decideLocked(tx *transaction, action string) ([]*pendingNotice, error) {
 	if action == ActionNotify {
 		return []*pendingNotice{tx.notice(tx.Status)}, nil
+	}
+	if action == ActionPayLate {
+		if tx.Status != StatusRefused {
+			return nil, ErrNotRefused
+		}
+		return []*pendingNotice{s.lateAcceptLocked(tx)}, nil
 	}
 	if action != ActionAccept && action != ActionRefuse && action != ActionWait {
 		return nil, ErrBadAction
