@@ -130,6 +130,36 @@ func (d *PaymentData) IntAmount() (int64, bool) {
 	return n, true
 }
 
+// CanonicalAmount is Amount in the one form a shop should see: the
+// integer in decimal without leading zeros when Amount is an exact integer
+// ("5000.00", "5000.0", "05000" → "5000"); a non-integer decimal with its
+// leading zeros and trailing fractional zeros removed ("0995.50" → "995.5");
+// and, when Amount is no number at all, its trimmed text unchanged, so that
+// nothing is silently invented. ok reports whether Amount was a number.
+func (d *PaymentData) CanonicalAmount() (s string, ok bool) {
+	if d == nil {
+		return "", false
+	}
+	if n, ok := d.IntAmount(); ok {
+		return strconv.FormatInt(n, 10), true
+	}
+	raw := strings.TrimSpace(d.Amount)
+	whole, frac, hasDot := strings.Cut(raw, ".")
+	if !allDigits(whole) || (hasDot && !allDigits(frac)) {
+		return raw, false
+	}
+	whole = strings.TrimLeft(whole, "0")
+	if whole == "" {
+		whole = "0"
+	}
+	frac = strings.TrimRight(frac, "0")
+	if frac == "" {
+		// an integer too large for int64
+		return whole, true
+	}
+	return whole + "." + frac, true
+}
+
 // allDigits reports whether s is one or more ASCII digits.
 func allDigits(s string) bool {
 	if s == "" {

@@ -325,3 +325,31 @@ func TestIntAmount(t *testing.T) {
 		t.Error("nil PaymentData has an amount")
 	}
 }
+
+func TestCanonicalAmount(t *testing.T) {
+	for _, c := range []struct {
+		in, want string
+		number   bool
+	}{
+		{"5000", "5000", true},
+		{"5000.00", "5000", true},
+		{"5000.0", "5000", true},
+		{"05000", "5000", true},
+		{" 5000 ", "5000", true},
+		{"0", "0", true},
+		{"000.000", "0", true},
+		{"0995.50", "995.5", true},
+		{"4999.5", "4999.5", true},
+		{"99999999999999999999", "99999999999999999999", true},
+		{"", "", false},
+		{"abc", "abc", false},
+		{"-5000", "-5000", false},
+		{"5e3", "5e3", false},
+		{"5000.", "5000.", false},
+	} {
+		got, number := (&PaymentData{Amount: c.in}).CanonicalAmount()
+		if got != c.want || number != c.number {
+			t.Errorf("CanonicalAmount(%q) = %q, %v; want %q, %v", c.in, got, number, c.want, c.number)
+		}
+	}
+}

@@ -120,6 +120,20 @@ func FuzzIntAmount(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		n, ok := (&PaymentData{Amount: s}).IntAmount()
+		canon, number := (&PaymentData{Amount: s}).CanonicalAmount()
+		if ok && (!number || canon != strconv.FormatInt(n, 10)) {
+			t.Fatalf("CanonicalAmount(%q) = %q, %v; IntAmount %d", s, canon, number, n)
+		}
+		if number {
+			// canonical text is a fixed point, and means the same integer
+			again, _ := (&PaymentData{Amount: canon}).CanonicalAmount()
+			if again != canon || strings.HasPrefix(canon, "00") || strings.HasSuffix(canon, "0") && strings.Contains(canon, ".") {
+				t.Fatalf("CanonicalAmount(%q) = %q, then %q", s, canon, again)
+			}
+			if m, isInt := (&PaymentData{Amount: canon}).IntAmount(); isInt != ok || m != n {
+				t.Fatalf("CanonicalAmount(%q) = %q changes the integer: %d/%v vs %d/%v", s, canon, m, isInt, n, ok)
+			}
+		}
 		trimmed := strings.TrimSpace(s)
 		whole, frac, hasDot := strings.Cut(trimmed, ".")
 		if !ok {
