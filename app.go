@@ -281,10 +281,9 @@ type storeEntry struct {
 	store  storage.Store
 	logger *zap.Logger
 
-	mu        sync.Mutex
-	regs      []*registration // oldest first; the last one of a site is its current config
-	limiters  map[string]*limiter
-	lastCheck map[string]time.Time // site/tx → last /check, for the 15 s limits
+	mu       sync.Mutex
+	regs     []*registration // oldest first; the last one of a site is its current config
+	limiters map[string]*limiter
 
 	checks flightGroup[storage.UpdateResult]
 	starts flightGroup[startOutcome]
@@ -310,7 +309,6 @@ func openEntry(dir string, logger *zap.Logger) (*storeEntry, error) {
 		store:          st,
 		logger:         logger,
 		limiters:       map[string]*limiter{},
-		lastCheck:      map[string]time.Time{},
 		wakeDeliveries: make(chan struct{}, 1),
 		cancel:         cancel,
 	}
@@ -437,25 +435,12 @@ func (e *storeEntry) maintenanceLoop(ctx context.Context) {
 			} else if n > 0 {
 				e.logger.Info("purged old payments", zap.Int("count", n))
 			}
-			e.forgetChecks()
 		}
 	}
 }
 
 // retention is how long a settled payment, its history and deliveries are kept.
 const retention = 90 * 24 * time.Hour
-
-// forgetChecks drops /check timestamps too old to matter for the 15 s limits.
-func (e *storeEntry) forgetChecks() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	cut := now().Add(-time.Minute)
-	for k, t := range e.lastCheck {
-		if t.Before(cut) {
-			delete(e.lastCheck, k)
-		}
-	}
-}
 
 // clock is the module's clock; tests swap it to drive re-checks and expiry.
 var clock atomic.Pointer[func() time.Time]
@@ -474,24 +459,39 @@ type flightGroup[T any] struct {
 }
 
 type flight[T any] struct {
-	done chan struct{}
-	val  T
-	err  error
+	started time.Time
+	done    chan struct{}
+	val     T
+	err     error
 }
 
 // do runs fn for key unless a call for key is in flight, in which case it waits for that
 // call's result.
 func (g *flightGroup[T]) do(key string, fn func() (T, error)) (T, error) {
+	return g.doSince(key, time.Time{}, fn)
+}
+
+// doSince is do, but shares only a call that began at since or later: a caller that must not
+// act on an answer older than itself (a notification) waits for an older call to end, then
+// runs or joins a new one.
+func (g *flightGroup[T]) doSince(key string, since time.Time, fn func() (T, error)) (T, error) {
 	g.mu.Lock()
 	if g.m == nil {
 		g.m = map[string]*flight[T]{}
 	}
-	if f, ok := g.m[key]; ok {
+	for {
+		f, ok := g.m[key]
+		if !ok {
+			break
+		}
 		g.mu.Unlock()
 		<-f.done
-		return f.val, f.err
+		if !f.started.Before(since) {
+			return f.val, f.err
+		}
+		g.mu.Lock()
 	}
-	f := &flight[T]{done: make(chan struct{})}
+	f := &flight[T]{started: time.Now(), done: make(chan struct{})}
 	g.m[key] = f
 	g.mu.Unlock()
 	defer func() {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -17,6 +19,7 @@ import (
 // the transaction id, and only after the x-token checks out: the outcome comes from
 // /v2/payment/check. A state change and its delivery are on disk before the 200.
 func (h *Handler) serveNotify(w http.ResponseWriter, r *http.Request) error {
+	arrived := time.Now()
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	repl.Set("http.cinetpay.route", "notify")
 	switch r.Method {
@@ -29,8 +32,13 @@ func (h *Handler) serveNotify(w http.ResponseWriter, r *http.Request) error {
 		return answer(w, http.StatusMethodNotAllowed, "method not allowed")
 	}
 
-	body, err := io.ReadAll(io.LimitReader(r.Body, cinetpay.MaxNotificationBody+1))
-	if err != nil {
+	body, err := readBody(w, r, cinetpay.MaxNotificationBody)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		metricNotifications.WithLabelValues("slow_body").Inc()
+		h.logger.Warn("notification body not received in time; connection closed",
+			zap.String("remote_ip", remoteIP(r)), zap.Duration("deadline", bodyReadTimeout))
+		return answer(w, http.StatusRequestTimeout, "body not received in time")
+	} else if err != nil {
 		metricNotifications.WithLabelValues("bad_request").Inc()
 		return answer(w, http.StatusBadRequest, "unreadable body")
 	}
@@ -85,25 +93,41 @@ func (h *Handler) serveNotify(w http.ResponseWriter, r *http.Request) error {
 	repl.Set("http.cinetpay.order_id", p.OrderID)
 
 	switch p.State {
-	case storage.StateAccepted, storage.StateMismatch, storage.StateDuplicate, storage.StateFailed:
-		// final (or never started at CinetPay): nothing can change it
+	case storage.StateAccepted, storage.StateMismatch, storage.StateDuplicate:
+		// final: nothing can change it
 		metricNotifications.WithLabelValues("settled").Inc()
 		repl.Set("http.cinetpay.status", string(p.State))
+		return answer(w, http.StatusOK, "OK")
+	case storage.StateFailed:
+		// CinetPay refused this start, yet sends an authenticated notification for it: that
+		// contradicts the refusal, and only an operator can tell what happened
+		metricNotifications.WithLabelValues("settled").Inc()
+		repl.Set("http.cinetpay.status", string(p.State))
+		h.logger.Error("authenticated notification for a payment whose start CinetPay refused (FAILED); "+
+			"look the transaction up in CinetPay's back office", zap.String("transaction_id", txid),
+			zap.String("order_id", p.OrderID))
 		return answer(w, http.StatusOK, "OK")
 	case storage.StateInit:
 		metricNotifications.WithLabelValues("in_progress").Inc()
 		return answer(w, http.StatusServiceUnavailable, "payment start in progress")
 	case storage.StateRefused, storage.StateExpired:
-		// only a late success could change it; check, but not more than every 15 s
-		res, ran, err := e.checkIfQuiet(h.site, txid, prioNotify)
-		if !ran {
-			metricNotifications.WithLabelValues("settled").Inc()
-			repl.Set("http.cinetpay.status", string(p.State))
+		// Only a late success could change it. Inside the quiet period after a usable answer,
+		// the check is not made now but stored as due at the period's end, on disk before the
+		// 200: the notification is never acknowledged on an answer older than itself alone.
+		if end, quiet := quietUntil(&p, now()); quiet {
+			res, err := e.checkBy(h.site, &p, end)
+			if err != nil {
+				metricNotifications.WithLabelValues("no_answer").Inc()
+				h.logger.Error("storing the check a notification asks for", zap.String("transaction_id", txid), zap.Error(err))
+				return answer(w, http.StatusServiceUnavailable, "try again later")
+			}
+			metricNotifications.WithLabelValues("scheduled").Inc()
+			repl.Set("http.cinetpay.status", string(res.Payment.State))
 			return answer(w, http.StatusOK, "OK")
 		}
-		return h.notified(w, repl, txid, res, err)
 	}
-	res, err := e.check(h.site, txid, prioNotify)
+	// only a check asked after this notification arrived may acknowledge it
+	res, err := e.checkSince(h.site, txid, prioNotify, arrived)
 	return h.notified(w, repl, txid, res, err)
 }
 
@@ -126,7 +150,8 @@ func (h *Handler) notified(w http.ResponseWriter, repl *caddy.Replacer, txid str
 }
 
 // badToken logs a notification whose x-token is missing or wrong. If it names one of our open
-// payments, a re-check is started at once: a wrong secret_key must not leave payments hanging.
+// payments, a re-check is stored as due now (or at the end of the quiet period), and the
+// re-checker makes it: a wrong secret_key must not leave payments hanging.
 func (h *Handler) badToken(e *storeEntry, r *http.Request, fields map[string]string, ours bool) {
 	txid := fields["cpm_trans_id"]
 	if !ours {
@@ -142,12 +167,35 @@ func (h *Handler) badToken(e *storeEntry, r *http.Request, fields map[string]str
 	h.logger.Error("notification with a missing or wrong x-token for one of our pending payments: "+
 		"check secret_key (the Secret Key of the back office, not the API key); re-checking the payment",
 		zap.String("remote_ip", remoteIP(r)), zap.String("transaction_id", txid))
-	sc := h.site
-	e.spawn(func() {
-		if _, _, err := e.checkIfQuiet(sc, txid, prioRecheck); err != nil {
-			sc.logger.Warn("early re-check without a usable answer", zap.String("transaction_id", txid), zap.Error(err))
-		}
-	})
+	// the re-checker makes the check (after the quiet period, if one runs)
+	by := now()
+	if end, quiet := quietUntil(&p, by); quiet {
+		by = end
+	}
+	if _, err := e.checkBy(h.site, &p, by); err != nil {
+		h.logger.Error("scheduling an early re-check", zap.String("transaction_id", txid), zap.Error(err))
+	}
+}
+
+// bodyReadTimeout bounds the time a client has to send the body of a notification or of
+// CinetPay's return form: a client trickling bytes is cut off, not held open.
+const bodyReadTimeout = 10 * time.Second
+
+// readBody reads a body of at most limit bytes (a longer one gives limit+1 bytes) within
+// bodyReadTimeout, or sooner if the server's own read timeout ends first. A body not received
+// in time gives an error matching os.ErrDeadlineExceeded; the connection is then closed.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	rc := http.NewResponseController(w)
+	set := false
+	if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); !ok || srv.ReadTimeout <= 0 || srv.ReadTimeout > bodyReadTimeout {
+		set = rc.SetReadDeadline(time.Now().Add(bodyReadTimeout)) == nil
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if set && err == nil {
+		// the rest of the exchange (a /check, the answer) is not the client's to hurry
+		_ = rc.SetReadDeadline(time.Time{})
+	}
+	return body, err
 }
 
 // answer writes a short plain-text answer.

@@ -4,9 +4,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"time"
 
@@ -53,7 +53,10 @@ func (h *Handler) serveReturn(w http.ResponseWriter, r *http.Request, next caddy
 // returnPost answers CinetPay's POST with a 303 to the GET of the return path.
 func (h *Handler) returnPost(w http.ResponseWriter, r *http.Request) error {
 	txid := r.URL.Query().Get("transaction_id")
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxReturnBody+1))
+	body, err := readBody(w, r, maxReturnBody)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return caddyhttp.Error(http.StatusRequestTimeout, errors.New("return form not received in time"))
+	}
 	if err != nil || len(body) > maxReturnBody {
 		return caddyhttp.Error(http.StatusRequestEntityTooLarge, errors.New("return form too large"))
 	}
@@ -93,7 +96,7 @@ func (h *Handler) signReturn(r *http.Request, repl *caddy.Replacer, txid string)
 		return err
 	}
 	if p.State == storage.StatePending || p.State == storage.StateUnknown {
-		res, ran, err := e.checkIfQuiet(h.site, txid, prioCustomer)
+		res, ran, err := e.checkIfQuiet(h.site, &p, prioCustomer)
 		if ran && err == nil {
 			p = res.Payment
 		} else if ran {

@@ -50,6 +50,7 @@ type testShop struct {
 	deliveries []shopDelivery
 	returns    []shopReturn
 	seen       []http.Header // headers of every request received
+	trailers   []http.Header // trailers of the requests to /trailers
 	paths      []string
 	verifier   *httpsig.Verifier
 	retVerify  *httpsig.Verifier
@@ -94,6 +95,19 @@ func (s *testShop) serve(w http.ResponseWriter, r *http.Request) {
 	s.paths = append(s.paths, r.URL.RequestURI())
 	s.mu.Unlock()
 	switch {
+	case r.URL.Path == "/trailers" || (r.URL.Path == "/cinetpay/return" && r.Method == http.MethodPut):
+		// reads the body, records the request's trailers, answers with trailers of its own
+		_, _ = io.Copy(io.Discard, r.Body)
+		s.mu.Lock()
+		s.trailers = append(s.trailers, r.Trailer.Clone())
+		s.mu.Unlock()
+		w.Header().Set("Trailer", "Cinetpay-Status, X-Shop-Trailer")
+		w.WriteHeader(http.StatusOK)
+		fmt.Fprint(w, "body with trailers")
+		w.Header().Set("Cinetpay-Status", "ACCEPTED")
+		w.Header().Set("X-Shop-Trailer", "kept")
+		w.Header().Set(http.TrailerPrefix+"Cinetpay_Amount", "1")
+		w.Header().Set(http.TrailerPrefix+"X-Late-Trailer", "kept too")
 	case r.URL.Path == "/cinetpay/webhook":
 		res, err := s.verifier.Verify(r)
 		s.mu.Lock()

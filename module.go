@@ -491,10 +491,14 @@ func effectivePort(u *url.URL) string {
 func (h *Handler) Cleanup() error { return nil }
 
 // ServeHTTP routes a request: notify and return paths are the module's; checkout paths may
-// start a payment; everything else passes through. Client-sent Cinetpay-* headers are removed
-// from every request, and the shop's Cinetpay-* headers from every response.
+// start a payment; everything else passes through. Client-sent Cinetpay-* headers and trailers
+// are removed from every request, and the shop's Cinetpay-* headers and trailers from every
+// response.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	stripCinetpayHeaders(r.Header)
+	stripRequestTrailers(r)
+	// trailers a handler sets after its header are sent once ServeHTTP returns: strip them then
+	defer stripCinetpayHeaders(w.Header())
 	switch {
 	case h.notify.Match(r):
 		return h.serveNotify(w, r)
@@ -533,13 +537,54 @@ func isCinetpayHeader(name string) bool {
 	return strings.EqualFold(name[:8], "cinetpay") && (name[8] == '-' || name[8] == '_')
 }
 
-// stripCinetpayHeaders removes every Cinetpay-* / Cinetpay_* header.
+// stripCinetpayHeaders removes every Cinetpay-* / Cinetpay_* header, the same names as
+// trailers set with http.TrailerPrefix, and those names from a Trailer declaration.
 func stripCinetpayHeaders(h http.Header) {
 	for name := range h {
-		if isCinetpayHeader(name) {
+		if isCinetpayHeader(strings.TrimPrefix(name, http.TrailerPrefix)) {
 			delete(h, name)
 		}
 	}
+	if declared, ok := h["Trailer"]; ok {
+		var keep []string
+		for _, v := range declared {
+			for name := range strings.SplitSeq(v, ",") {
+				if name = strings.TrimSpace(name); name != "" && !isCinetpayHeader(name) {
+					keep = append(keep, name)
+				}
+			}
+		}
+		if len(keep) == 0 {
+			delete(h, "Trailer")
+		} else {
+			h["Trailer"] = []string{strings.Join(keep, ", ")}
+		}
+	}
+}
+
+// stripRequestTrailers removes the Cinetpay-* trailers of a request: those it declares now,
+// and those that arrive after its body, as soon as the body's end is read (before the reader,
+// such as reverse_proxy, sees the end and forwards the trailers).
+func stripRequestTrailers(r *http.Request) {
+	stripCinetpayHeaders(r.Trailer)
+	if r.Body == nil || r.Body == http.NoBody || (r.Trailer == nil && !slices.Contains(r.TransferEncoding, "chunked")) {
+		return
+	}
+	r.Body = &trailerStripper{ReadCloser: r.Body, r: r}
+}
+
+// trailerStripper strips a request's Cinetpay-* trailers when its body ends.
+type trailerStripper struct {
+	io.ReadCloser
+	r *http.Request
+}
+
+func (t *trailerStripper) Read(p []byte) (int, error) {
+	n, err := t.ReadCloser.Read(p)
+	if err == io.EOF {
+		stripCinetpayHeaders(t.r.Trailer)
+	}
+	return n, err
 }
 
 // respWriter removes the shop's Cinetpay-* response headers before they are written and, on

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -20,10 +21,17 @@ const (
 	// refusal, in case of a late success.
 	refusedFirst  = time.Hour
 	refusedSecond = 24 * time.Hour
-	// quietPeriod: checks a customer or an unneeded notification can cause are spaced by this.
+	// quietPeriod: after a usable answer, the checks a customer or a notification of a refused or
+	// expired payment can cause are not made for this long; a notification inside it stores a
+	// check due at its end instead.
 	quietPeriod = 15 * time.Second
-	// retryNoAnswer: a REFUSED re-check that got no answer is tried again this soon.
-	retryNoAnswer = 10 * time.Minute
+	// noAnswerFirst and noAnswerMax: a check without a usable answer is tried again after
+	// noAnswerFirst, growing with the length of the outage to at most noAnswerMax.
+	noAnswerFirst = 15 * time.Second
+	noAnswerMax   = time.Minute
+	// noAnswerWindow: a refused or expired payment whose checks get no usable answer is retried
+	// that often for this long, then left to its schedule.
+	noAnswerWindow = 48 * time.Hour
 	// orphanDelay: a payment of a site no longer configured is looked at again this late.
 	orphanDelay = 5 * time.Minute
 	// recheckWorkers bounds the re-checks running at once.
@@ -50,26 +58,48 @@ var (
 // flight per transaction: notifications, returns and re-checks arriving meanwhile share its
 // result.
 func (e *storeEntry) check(sc *siteConfig, txid string, prio int) (storage.UpdateResult, error) {
-	res, err := e.checks.do(sc.siteID+"/"+txid, func() (storage.UpdateResult, error) {
-		return e.checkOnce(sc, txid, prio)
-	})
-	return res, err
+	return e.checkSince(sc, txid, prio, time.Time{})
 }
 
-// checkIfQuiet is check, but at most once per transaction per quietPeriod; ran is false when
-// a check was made too recently.
-func (e *storeEntry) checkIfQuiet(sc *siteConfig, txid string, prio int) (res storage.UpdateResult, ran bool, err error) {
-	key := sc.siteID + "/" + txid
-	t := now()
-	e.mu.Lock()
-	if last, ok := e.lastCheck[key]; ok && t.Sub(last) < quietPeriod {
-		e.mu.Unlock()
+// checkSince is check for a caller that arrived at since and must not act on an answer asked
+// for before then (a notification): it shares only a call that began at since or later.
+func (e *storeEntry) checkSince(sc *siteConfig, txid string, prio int, since time.Time) (storage.UpdateResult, error) {
+	return e.checks.doSince(sc.siteID+"/"+txid, since, func() (storage.UpdateResult, error) {
+		return e.checkOnce(sc, txid, prio)
+	})
+}
+
+// quietUntil reports whether p is in its quiet period at t (a usable answer less than
+// quietPeriod ago), and when that period ends.
+func quietUntil(p *storage.Payment, t time.Time) (end time.Time, quiet bool) {
+	end = p.LastAnswer.Add(quietPeriod)
+	return end, !p.LastAnswer.IsZero() && t.Before(end)
+}
+
+// checkIfQuiet is check, unless p was checked less than quietPeriod ago, answered or not; ran
+// is false then. It is for return pages, which only display: an outage must not make every
+// visit wait for CinetPay. p is the payment as the caller read it.
+func (e *storeEntry) checkIfQuiet(sc *siteConfig, p *storage.Payment, prio int) (res storage.UpdateResult, ran bool, err error) {
+	if !p.LastCheck.IsZero() && now().Sub(p.LastCheck) < quietPeriod {
 		return res, false, nil
 	}
-	e.lastCheck[key] = t
-	e.mu.Unlock()
-	res, err = e.check(sc, txid, prio)
+	res, err = e.check(sc, p.TransactionID, prio)
 	return res, true, err
+}
+
+// checkBy stores, durably, that a payment is to be checked at the latest at by: the re-checker
+// makes that check. p is the payment as the caller read it; if a check is already due by then,
+// nothing is written. A final payment is left as it is.
+func (e *storeEntry) checkBy(sc *siteConfig, p *storage.Payment, by time.Time) (storage.UpdateResult, error) {
+	if !p.NextCheck.IsZero() && !p.NextCheck.After(by) {
+		return storage.UpdateResult{Payment: *p, From: p.State}, nil
+	}
+	return e.store.Update(sc.siteID, p.TransactionID, now(), func(p *storage.Payment) error {
+		if p.NextCheck.IsZero() || p.NextCheck.After(by) {
+			p.NextCheck = by
+		}
+		return nil
+	})
 }
 
 func (e *storeEntry) checkOnce(sc *siteConfig, txid string, prio int) (storage.UpdateResult, error) {
@@ -97,10 +127,6 @@ func (e *storeEntry) checkOnce(sc *siteConfig, txid string, prio int) (storage.U
 		err = fmt.Errorf("waiting for the rate limit: %w", err)
 	}
 	at := now()
-	e.mu.Lock()
-	e.lastCheck[sc.siteID+"/"+txid] = at
-	e.mu.Unlock()
-
 	res, uerr := e.store.Update(sc.siteID, txid, at, func(p *storage.Payment) error {
 		if p.State == storage.StateInit {
 			return errStartInProgress
@@ -143,7 +169,8 @@ func (e *storeEntry) changed(sc *siteConfig, res storage.UpdateResult) {
 		c := p.Confirmed
 		sc.logger.Error("payment confirmed with another amount or currency than asked: MISMATCH",
 			append(fields, zap.Int64("asked_amount", p.Amount), zap.String("asked_currency", p.Currency),
-				zap.String("paid_amount", c.Amount), zap.String("paid_currency", c.Currency))...)
+				zap.String("paid_amount", c.Amount), zap.String("paid_amount_text", c.RawAmount),
+				zap.String("paid_currency", c.Currency))...)
 	case storage.StateDuplicate:
 		sc.logger.Error("second accepted payment of an already paid order: DUPLICATE (refund it)", fields...)
 	default:
@@ -154,23 +181,31 @@ func (e *storeEntry) changed(sc *siteConfig, res storage.UpdateResult) {
 	}
 }
 
-// applyCheck decides what an answer of /check means for a payment (SPEC §5) and schedules its
-// next re-check. cr is nil when err says why there is no usable answer.
+// applyCheck decides what an answer of /check means for a payment (README, "How it works") and
+// schedules its next re-check. cr is nil when err says why there is no usable answer.
 func applyCheck(p *storage.Payment, cr *cinetpay.CheckResult, err error, at time.Time) {
 	due := !p.NextCheck.IsZero() && !at.Before(p.NextCheck)
 	if err != nil {
 		p.LastCheckResult = "no usable answer: " + err.Error()
-		schedule(p, at, due, true)
+		if p.NoAnswerSince.IsZero() {
+			p.NoAnswerSince = at
+		}
+		scheduleNoAnswer(p, at, due)
 		return
 	}
+	p.LastAnswer, p.NoAnswerSince = at, time.Time{}
 	d := cr.Data
 	p.LastCheckResult = fmt.Sprintf("code %s, status %s", cr.Code, d.Status)
-	conf := &storage.Confirmation{Amount: d.Amount, Currency: d.Currency, Status: d.Status,
+	amount, _ := d.CanonicalAmount()
+	conf := &storage.Confirmation{Amount: amount, Currency: d.Currency, Status: d.Status,
 		PaymentMethod: d.PaymentMethod, OperatorID: d.OperatorID, PaymentDate: d.PaymentDate}
+	if raw := strings.TrimSpace(d.Amount); raw != amount {
+		conf.RawAmount = raw
+	}
 	switch cr.Verdict() {
 	case cinetpay.VerdictAccepted:
 		p.Confirmed, p.NextCheck = conf, time.Time{}
-		if amount, ok := d.IntAmount(); ok && amount == p.Amount && d.Currency == p.Currency {
+		if n, ok := d.IntAmount(); ok && n == p.Amount && d.Currency == p.Currency {
 			p.State, p.Note = storage.StateAccepted, "check"
 		} else {
 			p.State, p.Note = storage.StateMismatch, "check: amount or currency differ"
@@ -187,11 +222,14 @@ func applyCheck(p *storage.Payment, cr *cinetpay.CheckResult, err error, at time
 			p.State, p.Note = storage.StatePending, "check"
 		}
 	}
-	schedule(p, at, due, false)
+	schedule(p, at, due)
 }
 
-// schedule sets the next re-check of a payment whose check was due (or that has none).
-func schedule(p *storage.Payment, at time.Time, due, noAnswer bool) {
+// schedule sets the next re-check after a usable answer that left the payment open, refused or
+// expired. A pending payment moves one step along its backoff when the check was due (or it
+// has none); a refused one is checked again at 1 h and 24 h after the refusal; an expired one
+// only when a notification asks.
+func schedule(p *storage.Payment, at time.Time, due bool) {
 	switch p.State {
 	case storage.StatePending, storage.StateUnknown:
 		if !due && !p.NextCheck.IsZero() {
@@ -210,25 +248,65 @@ func schedule(p *storage.Payment, at time.Time, due, noAnswer bool) {
 			p.NextCheck = deadline
 		}
 	case storage.StateRefused:
-		if !due {
-			return
-		}
-		refused := p.LastChange()
-		switch {
-		case noAnswer && at.Sub(refused) < pendingWindow:
-			p.NextCheck = at.Add(retryNoAnswer)
-		case !noAnswer && p.Checks == 0:
-			p.Checks = 1
-			p.NextCheck = refused.Add(refusedSecond)
-			if !p.NextCheck.After(at) {
-				p.NextCheck = at.Add(refusedSecond - refusedFirst)
-			}
-		default:
-			p.NextCheck = time.Time{}
-		}
+		p.NextCheck = nextRefusedCheck(p, at)
 	default:
 		p.NextCheck = time.Time{}
 	}
+}
+
+// scheduleNoAnswer sets the next re-check after a check without a usable answer: within a
+// minute (see noAnswerDelay), never later than what was scheduled, whatever caused the check.
+// A pending payment whose due check fails past its 48 h window expires; a refused or expired
+// payment is retried so for noAnswerWindow, then left to its schedule.
+func scheduleNoAnswer(p *storage.Payment, at time.Time, due bool) {
+	retry := at.Add(noAnswerDelay(p.NoAnswerSince, at))
+	switch p.State {
+	case storage.StatePending, storage.StateUnknown:
+		deadline := p.CreatedAt.Add(pendingWindow)
+		if due && !at.Before(deadline) {
+			p.State, p.Note, p.NextCheck = storage.StateExpired, "no final answer within 48 h", time.Time{}
+			return
+		}
+		if retry.After(deadline) {
+			retry = deadline
+		}
+		p.NextCheck = earlier(p.NextCheck, retry, at)
+	case storage.StateRefused, storage.StateExpired:
+		switch {
+		case at.Sub(p.NoAnswerSince) < noAnswerWindow:
+			p.NextCheck = earlier(p.NextCheck, retry, at)
+		case p.State == storage.StateRefused:
+			p.NextCheck = nextRefusedCheck(p, at)
+		default:
+			p.NextCheck = time.Time{}
+		}
+	}
+}
+
+// noAnswerDelay is how soon a check without a usable answer is tried again: noAnswerFirst at
+// first, then as long as the outage has lasted, at most noAnswerMax.
+func noAnswerDelay(since, at time.Time) time.Duration {
+	return min(max(at.Sub(since), noAnswerFirst), noAnswerMax)
+}
+
+// earlier is t, unless cur is a check still to come before t.
+func earlier(cur, t, at time.Time) time.Time {
+	if cur.After(at) && cur.Before(t) {
+		return cur
+	}
+	return t
+}
+
+// nextRefusedCheck is the first of the refused payment's two re-checks (1 h and 24 h after the
+// refusal) still to come at at; zero when both are past.
+func nextRefusedCheck(p *storage.Payment, at time.Time) time.Time {
+	refused := p.LastChange()
+	for _, d := range []time.Duration{refusedFirst, refusedSecond} {
+		if t := refused.Add(d); t.After(at) {
+			return t
+		}
+	}
+	return time.Time{}
 }
 
 // recheckLoop re-checks due payments, a few at a time, with the lowest priority.
@@ -281,7 +359,7 @@ func (e *storeEntry) recheck(k storage.Key) {
 			e.logger.Error("resolving an interrupted start", zap.String("transaction_id", k.ID), zap.Error(err))
 			return
 		}
-	case storage.StatePending, storage.StateUnknown, storage.StateRefused:
+	case storage.StatePending, storage.StateUnknown, storage.StateRefused, storage.StateExpired:
 	default:
 		_, _ = e.store.Update(k.SiteID, k.ID, now(), func(p *storage.Payment) error {
 			p.NextCheck = time.Time{}

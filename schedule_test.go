@@ -3,6 +3,7 @@ package caddycinetpay
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,9 +114,9 @@ func TestRefusedRecheckSchedule(t *testing.T) {
 	if p.State != storage.StateRefused || !p.NextCheck.Equal(refusedAt.Add(refusedFirst)) {
 		t.Fatalf("%+v", p)
 	}
-	// an outage at the 1 h check: tried again soon, the 24 h check stays
+	// an outage at the 1 h check: tried again within a minute, the 24 h check stays
 	applyCheck(&p, nil, errors.New("503"), p.NextCheck)
-	if !p.NextCheck.Equal(refusedAt.Add(refusedFirst + retryNoAnswer)) {
+	if !p.NextCheck.Equal(refusedAt.Add(refusedFirst + noAnswerFirst)) {
 		t.Fatalf("after an outage: %v", p.NextCheck.Sub(refusedAt))
 	}
 	applyCheck(&p, answer00("REFUSED", "1000", "XOF"), nil, p.NextCheck)
@@ -125,6 +126,107 @@ func TestRefusedRecheckSchedule(t *testing.T) {
 	applyCheck(&p, answer00("REFUSED", "1000", "XOF"), nil, p.NextCheck)
 	if !p.NextCheck.IsZero() || p.State != storage.StateRefused {
 		t.Fatalf("after 24 h: %+v", p)
+	}
+}
+
+// A check without a usable answer is tried again within a minute, whatever caused it and
+// whatever the schedule said, and does not move the backoff along.
+func TestNoAnswerRetriedWithinAMinute(t *testing.T) {
+	fail := errors.New("HTTP 503")
+	// a notification's check (not due) fails: the next check comes within a minute, not at the
+	// scheduled step hours away
+	p := pending()
+	p.Checks, p.NextCheck = 9, t0.Add(5*time.Hour)
+	at := t0.Add(2 * time.Hour)
+	applyCheck(&p, nil, fail, at)
+	if p.State != storage.StatePending || !p.NextCheck.Equal(at.Add(noAnswerFirst)) || p.Checks != 9 ||
+		!p.NoAnswerSince.Equal(at) || !p.LastAnswer.IsZero() {
+		t.Fatalf("after a failed notification check: %+v", p)
+	}
+	// the outage goes on: retries spread out to one a minute, never later
+	var gaps []time.Duration
+	for range 6 {
+		next := p.NextCheck
+		applyCheck(&p, nil, fail, next)
+		gaps = append(gaps, p.NextCheck.Sub(next))
+	}
+	for i, g := range gaps {
+		if g < noAnswerFirst || g > time.Minute || (i > 0 && g < gaps[i-1]) {
+			t.Fatalf("retry gaps %v", gaps)
+		}
+	}
+	if gaps[len(gaps)-1] != noAnswerMax || p.Checks != 9 {
+		t.Fatalf("retry gaps %v, checks %d", gaps, p.Checks)
+	}
+	// CinetPay answers again: the run ends, the backoff resumes one step further
+	at = p.NextCheck
+	applyCheck(&p, answer00("WAITING_FOR_CUSTOMER", "1000", "XOF"), nil, at)
+	if !p.NoAnswerSince.IsZero() || !p.LastAnswer.Equal(at) || p.Checks != 10 ||
+		!p.NextCheck.Equal(at.Add(pendingBackoff[10])) {
+		t.Fatalf("after the outage: %+v", p)
+	}
+
+	// an earlier check already scheduled stays
+	q := pending()
+	applyCheck(&q, nil, fail, t0.Add(time.Second))
+	if !q.NextCheck.Equal(t0.Add(firstCheck)) && !q.NextCheck.Equal(t0.Add(time.Second+noAnswerFirst)) {
+		t.Fatalf("first check moved to %v", q.NextCheck.Sub(t0))
+	}
+	if q.NextCheck.After(t0.Add(time.Second + noAnswerFirst)) {
+		t.Fatalf("no-answer retry later than %v: %v", noAnswerFirst, q.NextCheck.Sub(t0))
+	}
+
+	// refused and expired payments: a failed check (a notification's, or the one a notification
+	// stored) is retried within a minute, for noAnswerWindow
+	for _, st := range []storage.State{storage.StateRefused, storage.StateExpired} {
+		r := pending()
+		r.State, r.NextCheck = st, time.Time{}
+		r.History = []storage.Transition{{From: storage.StatePending, To: st, At: t0}}
+		at := t0.Add(10 * 24 * time.Hour)
+		applyCheck(&r, nil, fail, at)
+		if r.State != st || !r.NextCheck.Equal(at.Add(noAnswerFirst)) {
+			t.Fatalf("%s, failed check: %+v", st, r)
+		}
+		at = r.NoAnswerSince.Add(noAnswerWindow)
+		applyCheck(&r, nil, fail, at)
+		if !r.NextCheck.IsZero() {
+			t.Fatalf("%s retried past the window: %v", st, r.NextCheck)
+		}
+		// a usable answer leaves it as it is, with nothing more scheduled
+		applyCheck(&r, answer00("REFUSED", "1000", "XOF"), nil, at.Add(time.Minute))
+		if r.State != st || !r.NextCheck.IsZero() || !r.NoAnswerSince.IsZero() {
+			t.Fatalf("%s after a usable answer: %+v", st, r)
+		}
+	}
+}
+
+// The amount a result carries is the canonical integer that was compared, never CinetPay's
+// text; the text is kept for operators.
+func TestConfirmedAmountIsCanonical(t *testing.T) {
+	for _, raw := range []string{"1000", "1000.00", "1000.0", "01000", " 1000 "} {
+		p := pending()
+		applyCheck(&p, answer00("ACCEPTED", raw, "XOF"), nil, t0.Add(time.Minute))
+		if p.State != storage.StateAccepted || p.Confirmed.Amount != "1000" || p.Result().Amount != "1000" {
+			t.Errorf("%q: %s, confirmed %+v, result %+v", raw, p.State, p.Confirmed, p.Result())
+		}
+		if want := strings.TrimSpace(raw); want != "1000" && p.Confirmed.RawAmount != want {
+			t.Errorf("%q: raw amount %q", raw, p.Confirmed.RawAmount)
+		}
+	}
+	for raw, want := range map[string]string{"0995.50": "995.5", "995": "995", "n/a": "n/a"} {
+		p := pending()
+		applyCheck(&p, answer00("ACCEPTED", raw, "XOF"), nil, t0.Add(time.Minute))
+		if p.State != storage.StateMismatch || p.Result().Amount != want {
+			t.Errorf("%q: %s, result %+v", raw, p.State, p.Result())
+		}
+	}
+	// the header a shop receives
+	h := http.Header{}
+	p := pending()
+	applyCheck(&p, answer00("ACCEPTED", "1000.00", "XOF"), nil, t0.Add(time.Minute))
+	setResultHeaders(h, "TX", "order", "ACCEPTED", "sandbox", "ev", p.Result())
+	if got := h.Get("Cinetpay-Amount"); got != "1000" {
+		t.Fatalf("Cinetpay-Amount: %q", got)
 	}
 }
 

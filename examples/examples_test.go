@@ -132,6 +132,7 @@ func TestExamples(t *testing.T) {
 
 			t.Run("checkout headers", func(t *testing.T) { testCheckoutHeaders(t, liveShop) })
 			t.Run("payment through Caddy", func(t *testing.T) { testPaymentThroughCaddy(t, sandboxShop, sb) })
+			t.Run("CinetPay's decimal amounts", func(t *testing.T) { testDecimalAmounts(t, sandboxShop, sb) })
 			t.Run("refused deliveries", func(t *testing.T) { testRefusedDeliveries(t, liveShop) })
 			t.Run("accepted signatures", func(t *testing.T) { testAcceptedSignatures(t, liveShop) })
 			t.Run("redelivery and key rotation", func(t *testing.T) { testRedeliveryAndRotation(t, liveShop) })
@@ -627,6 +628,29 @@ func testPaymentThroughCaddy(t *testing.T, s *shopProc, sb *sandbox.Server) {
 	// the first order got nothing more
 	if o := s.order(t, id); o.Status != "paid" || len(o.Events) != 1 {
 		t.Fatalf("paid order changed: %+v", o)
+	}
+}
+
+// testDecimalAmounts: CinetPay's /check may write the amount as "5000.00", "5000.0" or "05000";
+// the module delivers the integer it compared, so the shop, comparing Cinetpay-Amount with its
+// own integer amount, marks the order paid and flags nothing.
+func testDecimalAmounts(t *testing.T, s *shopProc, sb *sandbox.Server) {
+	t.Cleanup(func() { sb.SetFaults(sandbox.Faults{}) })
+	for _, format := range []string{"%d.00", "%d.0", "0%d"} {
+		sb.SetFaults(sandbox.Faults{AmountFormat: format})
+		tx, id := caddyCheckout(t, sb)
+		if _, err := sb.Act(tx.TransactionID, "accept"); err != nil {
+			t.Fatal(err)
+		}
+		var o order
+		waitFor(t, "the order to be paid", func() bool { o = s.order(t, id); return o.Status == "paid" })
+		if len(o.Flags) != 0 || len(o.Events) != 1 {
+			t.Fatalf("%s: paid order %+v", fmt.Sprintf(format, 5000), o)
+		}
+		if p := adminPayment(t, tx.TransactionID); p.Confirmed == nil || p.Confirmed.Amount != "5000" ||
+			p.Confirmed.RawAmount != fmt.Sprintf(format, 5000) {
+			t.Fatalf("%s: confirmation %+v", fmt.Sprintf(format, 5000), p.Confirmed)
+		}
 	}
 }
 

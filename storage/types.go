@@ -34,6 +34,12 @@ type Payment struct {
 	// LastCheck and LastCheckResult describe the last /check call, for operators.
 	LastCheck       time.Time `json:"last_check,omitzero"`
 	LastCheckResult string    `json:"last_check_result,omitempty"`
+	// LastAnswer is when a /check last got a usable answer; it starts the quiet period in which
+	// another check is not made at once but scheduled (a failed check starts none).
+	LastAnswer time.Time `json:"last_answer,omitzero"`
+	// NoAnswerSince is when the current run of checks without a usable answer began (zero after a
+	// usable answer); such checks are retried within a minute while the run is young enough.
+	NoAnswerSince time.Time `json:"no_answer_since,omitzero"`
 
 	// History lists the state changes, oldest first.
 	History []Transition `json:"history,omitempty"`
@@ -44,7 +50,11 @@ type Payment struct {
 
 // Confirmation is the payment as CinetPay's /v2/payment/check described it.
 type Confirmation struct {
-	Amount        string `json:"amount"`
+	// Amount is the confirmed amount in canonical form: the integer that was compared with the
+	// amount asked ("5000", never CinetPay's "5000.00"); see cinetpay.PaymentData.CanonicalAmount.
+	Amount string `json:"amount"`
+	// RawAmount is CinetPay's text of the amount, kept for operators when it differs from Amount.
+	RawAmount     string `json:"raw_amount,omitempty"`
 	Currency      string `json:"currency"`
 	Status        string `json:"status"`
 	PaymentMethod string `json:"payment_method,omitempty"`
@@ -64,7 +74,8 @@ type Transition struct {
 }
 
 // Result is what a payment tells the shop: the amount and currency CinetPay confirmed (those
-// asked, while unconfirmed), and the payment's details when known.
+// asked, while unconfirmed), and the payment's details when known. Amount is canonical: the
+// integer "5000", never "5000.00".
 type Result struct {
 	Amount        string `json:"amount"`
 	Currency      string `json:"currency"`

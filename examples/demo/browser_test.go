@@ -234,12 +234,22 @@ func TestDemoHTTP(t *testing.T) {
 	want := map[string]string{paid: "paid", refused: "refused"}
 	assertOneDeliveryEach(t, waitOrders(t, want), want)
 
+	// CinetPay writing the amount as "N.00", "N.0" or "0N": the shop still sees its integer
+	decimals := map[string]string{}
+	for _, format := range []string{"%d.00", "%d.0", "0%d"} {
+		setSandboxFaults(t, fmt.Sprintf(`{"amount_format":%q}`, format))
+		order, _ := pay("accept", "ACCEPTED")
+		decimals[order] = "paid"
+	}
+	setSandboxFaults(t, `{}`)
+	assertOneDeliveryEach(t, waitOrders(t, decimals), decimals)
+
 	// a restart on the same data: orders, applied event ids and payments are kept
 	unloadCaddy(t)
 	startDemo(t, data)
 	v := getOrders(t)
-	if len(v.Orders) != 2 {
-		t.Fatalf("after a restart: %d orders, want 2", len(v.Orders))
+	if len(v.Orders) != 2+len(decimals) {
+		t.Fatalf("after a restart: %d orders, want %d", len(v.Orders), 2+len(decimals))
 	}
 	assertOneDeliveryEach(t, waitOrders(t, want), want)
 	resp, err := client.Get(paidReturn)
@@ -250,6 +260,22 @@ func TestDemoHTTP(t *testing.T) {
 	resp.Body.Close()
 	if st := statusRe.FindSubmatch(page); st == nil || string(st[1]) != "ACCEPTED" {
 		t.Fatalf("return page after a restart: %q", st)
+	}
+}
+
+// setSandboxFaults sets the sandbox's fault knobs through its control API.
+func setSandboxFaults(t *testing.T, faults string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPut, sandboxURL+"/_sandbox/faults", strings.NewReader(faults))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Timeout: stepTimeout}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("sandbox faults %s: %d %s", faults, resp.StatusCode, body)
 	}
 }
 
