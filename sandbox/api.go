@@ -29,28 +29,42 @@ const dateLayout = "2006-01-02 15:04:05"
 // maxBody caps API request bodies.
 const maxBody = 1 << 20
 
-// Request is one API call received (/v2/payment or /v2/payment/check).
+// Request is one API call received (/v2/payment, /v2/payment/check, or
+// one of the v1 API: /v1/oauth/login, /v1/payment, /v1/payment/{id}).
 type Request struct {
 	// Time is when the call arrived.
 	Time time.Time `json:"time"`
-	// Path is the API path: "/v2/payment" or "/v2/payment/check".
+	// Method is the HTTP method: POST, or GET for /v1/payment/{id}.
+	Method string `json:"method,omitempty"`
+	// Path is the API path: "/v2/payment", "/v2/payment/check",
+	// "/v1/oauth/login", "/v1/payment", or "/v1/payment/" and the id as
+	// the client escaped it.
 	Path string `json:"path"`
 	// TransactionID is the body's transaction_id or, for a check by token,
-	// the transaction the token designates; "" if none.
+	// the transaction the token designates; on v1, the merchant_transaction_id
+	// of the body or of the transaction that /v1/payment/{id} designates (the
+	// id itself when it designates none); "" if none.
 	TransactionID string `json:"transaction_id,omitempty"`
 	// Status is the HTTP status answered (0 while the call is in progress).
 	Status int `json:"status"`
 	// Code is the body's code answered, "" for an answer without one
-	// (HTML, garbage, empty).
+	// (HTML, garbage, empty). v1 codes are numbers, written here as text
+	// ("200", "2001", "1004").
 	Code string `json:"code,omitempty"`
 	// Fault names the fault knob that shaped the answer, if any
-	// ("payment", "check", "rate_limit").
+	// ("payment", "check", "rate_limit", "v1_login", "v1_payment",
+	// "v1_status", "v1_expired_token", "v1_not_allowed",
+	// "v1_transaction_exist", "v1_unknown_id").
 	Fault string `json:"fault,omitempty"`
 	// UserAgent and ContentType are the request's headers.
 	UserAgent   string `json:"user_agent,omitempty"`
 	ContentType string `json:"content_type,omitempty"`
+	// Authorization is the Authorization header of a v1 call, masked: its
+	// scheme and the last 4 characters of the token ("Bearer …3f9a").
+	Authorization string `json:"authorization,omitempty"`
 	// Body is the body received: the exact JSON when it is JSON, else a JSON
-	// string holding the text; null when empty.
+	// string holding the text; null when empty. In v1 bodies, api_password
+	// values and the configured passwords are replaced with "****".
 	Body json.RawMessage `json:"body"`
 }
 
@@ -167,8 +181,15 @@ func (s *Server) apiCall(r *http.Request, path string, body []byte, readErr erro
 		return a
 	}
 	f, name := s.takeAPIFault(path)
+	return s.withFault(r, f, name, s.errAnswer, func() apiAnswer { return handle(r, body, readErr, rec) })
+}
+
+// withFault returns handle's answer, shaped by the API fault f (nil: none)
+// named name; codeAnswer makes the error answer of the fault's Code.
+func (s *Server) withFault(r *http.Request, f *APIFault, name string,
+	codeAnswer func(code, description string) apiAnswer, handle func() apiAnswer) apiAnswer {
 	if f == nil {
-		return handle(r, body, readErr, rec)
+		return handle()
 	}
 	if f.Hang > 0 {
 		t := time.NewTimer(time.Duration(f.Hang))
@@ -183,18 +204,18 @@ func (s *Server) apiCall(r *http.Request, path string, body []byte, readErr erro
 	switch {
 	case f.replaces():
 		if f.Processed {
-			handle(r, body, readErr, rec)
+			handle()
 		}
-		a = f.answer(s)
+		a = f.answer(codeAnswer)
 	case f.Body == BodyTruncated:
-		a = handle(r, body, readErr, rec)
+		a = handle()
 		a.body = a.body[:len(a.body)/2]
 		if f.Status != 0 {
 			a.status = f.Status
 		}
 		a.code = ""
 	default: // hang only
-		a = handle(r, body, readErr, rec)
+		a = handle()
 	}
 	if f.RetryAfter > 0 {
 		if a.header == nil {
@@ -210,17 +231,11 @@ func (s *Server) apiCall(r *http.Request, path string, body []byte, readErr erro
 func (s *Server) addRequest(r *http.Request, path string, body []byte) *Request {
 	rec := &Request{
 		Time:        time.Now(),
+		Method:      r.Method,
 		Path:        path,
 		UserAgent:   r.Header.Get("User-Agent"),
 		ContentType: r.Header.Get("Content-Type"),
-	}
-	switch {
-	case len(bytes.TrimSpace(body)) == 0:
-		rec.Body = nil
-	case json.Valid(body):
-		rec.Body = json.RawMessage(bytes.Clone(body))
-	default:
-		rec.Body, _ = json.Marshal(string(body))
+		Body:        recordedBody(body),
 	}
 	var probe struct {
 		TransactionID any `json:"transaction_id"`
@@ -234,6 +249,19 @@ func (s *Server) addRequest(r *http.Request, path string, body []byte) *Request 
 	s.requests = append(s.requests, rec)
 	s.mu.Unlock()
 	return rec
+}
+
+// recordedBody is body as Request.Body holds it.
+func recordedBody(body []byte) json.RawMessage {
+	switch {
+	case len(bytes.TrimSpace(body)) == 0:
+		return nil
+	case json.Valid(body):
+		return json.RawMessage(bytes.Clone(body))
+	default:
+		b, _ := json.Marshal(string(body))
+		return b
+	}
 }
 
 func isJSONContentType(ct string) bool {
@@ -471,14 +499,7 @@ func (s *Server) createPayment(r *http.Request, body []byte, readErr error, rec 
 		return s.errAnswer("624", "customer_phone_number is not valid")
 	}
 
-	base := s.cfg.PublicURL
-	if base == "" {
-		scheme := "http"
-		if r.TLS != nil {
-			scheme = "https"
-		}
-		base = scheme + "://" + r.Host
-	}
+	base := s.baseURL(r)
 	tx := &transaction{
 		Transaction: Transaction{
 			SiteID:        merchant.SiteID,
@@ -513,8 +534,7 @@ func (s *Server) createPayment(r *http.Request, body []byte, readErr error, rec 
 	s.tokens[tx.Token] = tx
 	s.order = append(s.order, tx)
 	s.mu.Unlock()
-	s.logger.Info("sandbox payment created",
-		zapSite(merchant.SiteID), zapTx(txID), zapAmount(amount, currency))
+	s.logger.Info("sandbox payment created", zapTxOf(tx), zapAmount(amount, currency))
 
 	type startData struct {
 		PaymentToken string `json:"payment_token"`
@@ -584,7 +604,7 @@ func (s *Server) checkPayment(r *http.Request, body []byte, readErr error, rec *
 		return s.errAnswer("605", "transaction not found")
 	}
 	rec.TransactionID = tx.TransactionID
-	var late *pendingNotice
+	var late []*pendingNotice
 	if tx.Status == StatusRefused && tx.late != nil && tx.late.OnCheck {
 		late = s.lateAcceptLocked(tx)
 	}
@@ -593,8 +613,12 @@ func (s *Server) checkPayment(r *http.Request, body []byte, readErr error, rec *
 		d.Amount = fmt.Sprintf(f, tx.PaidAmount)
 	}
 	s.mu.Unlock()
-	if late != nil {
-		s.goAsync(func() { s.deliver(late) })
+	if len(late) > 0 {
+		s.goAsync(func() {
+			for _, n := range late {
+				s.deliver(n)
+			}
+		})
 	}
 
 	var code string

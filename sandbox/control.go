@@ -18,12 +18,15 @@ var (
 	// ErrAmbiguous: several sites have a transaction with this
 	// transaction_id (the control API takes ?site_id= to choose).
 	ErrAmbiguous = errors.New("several sites have this transaction_id: add ?site_id=")
-	// ErrFinal: the transaction is already ACCEPTED or REFUSED.
+	// ErrFinal: the transaction is already ACCEPTED or REFUSED (on v1:
+	// SUCCESS, FAILED or EXPIRED), so the customer can no longer decide.
 	ErrFinal = errors.New("the transaction is final")
-	// ErrNotRefused: pay_late needs a REFUSED transaction.
+	// ErrNotRefused: pay_late needs a REFUSED transaction (on v1: FAILED or
+	// EXPIRED).
 	ErrNotRefused = errors.New("the transaction is not refused")
-	// ErrBadAction: the action is not accept, refuse, wait or notify.
-	ErrBadAction = errors.New("action must be accept, refuse, wait or notify")
+	// ErrBadAction: the action is not one of the Action* constants (or is
+	// expire on a Checkout v2 transaction).
+	ErrBadAction = errors.New("action must be accept, refuse, wait, expire (v1 only), notify or pay_late")
 )
 
 // Requests returns every API call received, in order of arrival.
@@ -75,7 +78,8 @@ func (s *Server) PaymentCount() int {
 }
 
 // Transaction returns the transaction with this transaction_id (or payment
-// token), on any site.
+// token), on any site; for v1 transactions, with this merchant_transaction_id,
+// CinetPay transaction_id or payment_token.
 func (s *Server) Transaction(id string) (Transaction, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -98,9 +102,10 @@ func (s *Server) Transactions() []Transaction {
 }
 
 // Act does what the payment page's buttons do to the transaction with this
-// transaction_id (or token) — action "accept", "refuse" or "wait" — or,
-// with "notify", re-sends the notification of its current state, or, with
-// "pay_late", turns a REFUSED transaction ACCEPTED (a late success). The
+// id (as Transaction finds it) — action "accept", "refuse", "wait" or, on
+// v1, "expire" — or, with "notify", re-sends the notification of its
+// current state, or, with "pay_late", turns a REFUSED transaction ACCEPTED
+// (on v1, a FAILED or EXPIRED one SUCCESS: a late success). The
 // notifications are sent before Act returns unless the notify_async fault
 // is set.
 func (s *Server) Act(id, action string) (Transaction, error) {
@@ -116,12 +121,15 @@ func (s *Server) Act(id, action string) (Transaction, error) {
 	return tx.view(), err
 }
 
-// Reset forgets all transactions, requests and faults.
+// Reset forgets all transactions, requests and faults. v1 bearer tokens
+// stay valid, so clients need not log in again.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.txs = make(map[txKey]*transaction)
 	s.tokens = make(map[string]*transaction)
+	s.v1txs = make(map[txKey]*transaction)
+	s.v1ids = make(map[string]*transaction)
 	s.order = nil
 	s.requests = nil
 	s.faults = Faults{}
@@ -129,7 +137,8 @@ func (s *Server) Reset() {
 }
 
 // lookupLocked finds a transaction by transaction_id (on site, if given)
-// or by token; s.mu held.
+// or by token, or a v1 one (with no site given) by CinetPay's
+// transaction_id; s.mu held.
 func (s *Server) lookupLocked(id, site string) (*transaction, error) {
 	if site != "" {
 		if tx := s.txs[txKey{site, id}]; tx != nil {
@@ -150,6 +159,9 @@ func (s *Server) lookupLocked(id, site string) (*transaction, error) {
 		}
 	}
 	if tx := s.tokens[id]; tx != nil && (site == "" || tx.SiteID == site) {
+		return tx, nil
+	}
+	if tx := s.v1ids[id]; tx != nil && site == "" {
 		return tx, nil
 	}
 	return nil, ErrNotFound
@@ -233,7 +245,7 @@ func (s *Server) serveTransaction(w http.ResponseWriter, r *http.Request, parts 
 	case errors.Is(err, ErrFinal):
 		writeJSON(w, http.StatusConflict, controlError{"the transaction is already " + v.Status})
 	case errors.Is(err, ErrNotRefused):
-		writeJSON(w, http.StatusConflict, controlError{"pay_late needs a REFUSED transaction; it is " + v.Status})
+		writeJSON(w, http.StatusConflict, controlError{"pay_late needs a REFUSED transaction (v1: FAILED or EXPIRED); it is " + v.Status})
 	default:
 		writeJSON(w, http.StatusOK, v)
 	}

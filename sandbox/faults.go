@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -25,7 +26,10 @@ import (
 //	 "notify": {"times": 1, "duplicate": 2},
 //	 "paid": {"amount": 95},
 //	 "late_success": {"after": "2s"},
-//	 "rate_limit": 5}
+//	 "rate_limit": 5,
+//	 "v1_token_lifetime": "2s",
+//	 "v1_not_allowed": {"times": 1, "login": true},
+//	 "v1_status": {"times": 1, "status": 503}}
 type Faults struct {
 	// Payment shapes the answers of POST /v2/payment; an occasion is one
 	// call.
@@ -34,7 +38,8 @@ type Faults struct {
 	// one call.
 	Check *APIFault `json:"check,omitempty"`
 	// RateLimit, when above 0, answers code 429 TOO_MANY_REQUEST (HTTP 429,
-	// Retry-After: 1) to API calls (both endpoints together) beyond
+	// Retry-After: 1) to API calls (all endpoints together, v1 included,
+	// whose answer is {"code":429,"status":"TOO_MANY_REQUESTS",…}) beyond
 	// RateLimit within one second. Calls answered 429 do not count.
 	RateLimit int `json:"rate_limit,omitempty"`
 	// Notify shapes notifications; an occasion is one notification (one
@@ -47,14 +52,82 @@ type Faults struct {
 	// requested; an occasion is one acceptance. /v2/payment/check's data and
 	// the notifications then carry the paid values.
 	Paid *PaidFault `json:"paid,omitempty"`
-	// LateSuccess turns refused transactions ACCEPTED later, with a
-	// notification; an occasion is one refusal.
+	// LateSuccess turns refused transactions ACCEPTED (v1: FAILED ones
+	// SUCCESS) later, with a notification; an occasion is one refusal.
 	LateSuccess *LateSuccessFault `json:"late_success,omitempty"`
 	// AmountFormat writes the amount of /v2/payment/check's data with this
 	// format, which holds one %d: "%d.00" answers "5000.00", "0%d" answers
 	// "05000". CinetPay's documentation shows integers, but its answers carry
 	// the amount as text, and integrations have seen decimals. Empty: "5000".
 	AmountFormat string `json:"amount_format,omitempty"`
+
+	// The knobs below concern CinetPay's current API (v1). RateLimit,
+	// Notify, NotifyAsync and LateSuccess apply to it too; Payment, Check,
+	// Paid and AmountFormat do not.
+
+	// V1Login, V1Payment and V1Status shape the answers of POST
+	// /v1/oauth/login, POST /v1/payment and GET /v1/payment/{id} as
+	// Payment and Check do those of v2; an occasion is one call. Their Code
+	// answers the v1 error shape ({"code":1004,"status":"INVALID_PARAMS",
+	// "description":…}, the code as a number) with the HTTP status of
+	// V1ErrorStatus.
+	V1Login   *APIFault `json:"v1_login,omitempty"`
+	V1Payment *APIFault `json:"v1_payment,omitempty"`
+	V1Status  *APIFault `json:"v1_status,omitempty"`
+	// V1TokenLifetime is how long the bearer tokens minted while it is set
+	// stay valid. Zero: 24 h, as CinetPay's SDKs document (one integrator
+	// saw about 1 h 36 min on CinetPay's sandbox).
+	V1TokenLifetime Duration `json:"v1_token_lifetime,omitempty"`
+	// V1ExpiresIn, when above 0, is the expires_in (seconds) that logins
+	// answer, whatever the real lifetime: a token may then die before the
+	// client expects it. Zero: the real lifetime, rounded up to the second.
+	V1ExpiresIn int `json:"v1_expires_in,omitempty"`
+	// V1ExpiredToken answers 1003 EXPIRED_TOKEN to authenticated calls that
+	// bear a valid token, and expires that token, so the client must log in
+	// again; an occasion is one such call.
+	V1ExpiredToken *TimesFault `json:"v1_expired_token,omitempty"`
+	// V1NotAllowed answers 2011 NOT_ALLOWED ("This Ip is not withlisted"),
+	// as CinetPay does to a client outside the account's IP whitelist.
+	V1NotAllowed *NotAllowedFault `json:"v1_not_allowed,omitempty"`
+	// V1TransactionExist answers 1200 TRANSACTION_EXIST to POST /v1/payment
+	// calls that pass every check, even for a new merchant_transaction_id;
+	// nothing is stored. An occasion is one such call. (For a 1200 after
+	// which the transaction exists, use V1Payment with code 1200 and
+	// processed.)
+	V1TransactionExist *TimesFault `json:"v1_transaction_exist,omitempty"`
+	// V1UnknownID answers HTTP 422 {"code":404,"status":"NOT_FOUND"} to GET
+	// /v1/payment/{id} for a transaction that exists; an occasion is one
+	// such call.
+	V1UnknownID *TimesFault `json:"v1_unknown_id,omitempty"`
+	// V1ErrorStatus sets the HTTP status of v1 error answers by body code
+	// ({"1003": 200, "1004": 400}); CinetPay's are not known. Codes absent
+	// keep the sandbox's choice: 401 for 1002, 1003 and 1005; 422 for 1004
+	// and 404; 400 for 1200; 403 for 2011; 429 for 429; 400 otherwise.
+	V1ErrorStatus map[int]int `json:"v1_error_status,omitempty"`
+	// V1ErrorsInDetails answers 1004 INVALID_PARAMS of POST /v1/payment
+	// inside a successful envelope, HTTP 200 {"code":200,"status":"OK",
+	// "details":{"code":1004,"status":"INVALID_PARAMS","message":…}}, a
+	// shape integrators report, instead of the top-level error.
+	V1ErrorsInDetails bool `json:"v1_errors_in_details,omitempty"`
+	// V1StatusByToken lets GET /v1/payment/{id} find a transaction by its
+	// payment_token too, as CinetPay's JS SDK says (its PHP SDK names only
+	// merchant_transaction_id and transaction_id). Default: it does not.
+	V1StatusByToken bool `json:"v1_status_by_token,omitempty"`
+	// V1Redirect sets how the payment page sends the browser back to
+	// success_url or failed_url. Default: a plain GET (303 See Other) to
+	// the URL as given.
+	V1Redirect *RedirectMode `json:"v1_redirect,omitempty"`
+	// V1NotifyStatuses are the states whose reaching is notified to
+	// notify_url: any of PENDING, EXPIRED, SUCCESS and FAILED. Empty:
+	// SUCCESS and FAILED, the final states CinetPay documents as notified.
+	V1NotifyStatuses []string `json:"v1_notify_statuses,omitempty"`
+	// V1NotifyPing sends a GET to notify_url before the first notification
+	// of a v1 transaction, as Checkout v2 does; nothing says v1 does.
+	V1NotifyPing bool `json:"v1_notify_ping,omitempty"`
+	// V1ExpireAfter, when above 0, turns v1 transactions created while it
+	// is set EXPIRED this long after their creation if the customer has
+	// not decided by then. Zero: they only expire by the expire action.
+	V1ExpireAfter Duration `json:"v1_expire_after,omitempty"`
 }
 
 // Values of APIFault.Body.
@@ -108,7 +181,8 @@ type NotifyFault struct {
 	// Times limits the fault to the next Times notifications; 0: all.
 	Times int `json:"times,omitempty"`
 	// Lost: the notification is not sent at all (nor the GET ping, if it
-	// was due). It is recorded with fault "lost".
+	// was due). It is recorded with fault "lost". Lost, Duplicate,
+	// Concurrent and Delay apply to v1 notifications too.
 	Lost bool `json:"lost,omitempty"`
 	// Duplicate sends the notification Duplicate more times, one after the
 	// other.
@@ -118,10 +192,12 @@ type NotifyFault struct {
 	Concurrent int `json:"concurrent,omitempty"`
 	// Delay waits this long before sending.
 	Delay Duration `json:"delay,omitempty"`
-	// BadToken sends an x-token computed with a wrong secret key.
+	// BadToken sends an x-token computed with a wrong secret key; on v1, a
+	// wrong notify_token (of the right length).
 	BadToken bool `json:"bad_token,omitempty"`
 	// SiteID replaces cpm_site_id; the x-token is computed over the replaced
-	// value with the right key, so only the site check can reject it.
+	// value with the right key, so only the site check can reject it. Not
+	// applied to v1 notifications, nor is OmitFields.
 	SiteID string `json:"site_id,omitempty"`
 	// OmitFields leaves these fields out of the form (the x-token counts
 	// them as empty), like the real 2022 notification without cpm_custom
@@ -149,7 +225,8 @@ type LateSuccessFault struct {
 	After Duration `json:"after,omitempty"`
 	// OnCheck: the refused transaction turns ACCEPTED at its next
 	// /v2/payment/check (which answers 00 ACCEPTED), and its ACCEPTED
-	// notification is sent in the background.
+	// notification is sent in the background. On v1: SUCCESS at its next
+	// GET /v1/payment/{id}, which answers 100 SUCCESS.
 	OnCheck bool `json:"on_check,omitempty"`
 }
 
@@ -186,7 +263,8 @@ func (f Faults) Validate() error {
 	for _, a := range []struct {
 		name string
 		f    *APIFault
-	}{{"payment", f.Payment}, {"check", f.Check}} {
+	}{{"payment", f.Payment}, {"check", f.Check},
+		{"v1_login", f.V1Login}, {"v1_payment", f.V1Payment}, {"v1_status", f.V1Status}} {
 		if a.f == nil {
 			continue
 		}
@@ -240,7 +318,7 @@ func (f Faults) Validate() error {
 			return errors.New("late_success needs after or on_check")
 		}
 	}
-	return nil
+	return f.validateV1()
 }
 
 // clone returns a deep copy of f.
@@ -254,6 +332,16 @@ func (f Faults) clone() Faults {
 	}
 	c.Paid = clonePtr(f.Paid)
 	c.LateSuccess = clonePtr(f.LateSuccess)
+	c.V1Login = clonePtr(f.V1Login)
+	c.V1Payment = clonePtr(f.V1Payment)
+	c.V1Status = clonePtr(f.V1Status)
+	c.V1ExpiredToken = clonePtr(f.V1ExpiredToken)
+	c.V1NotAllowed = clonePtr(f.V1NotAllowed)
+	c.V1TransactionExist = clonePtr(f.V1TransactionExist)
+	c.V1UnknownID = clonePtr(f.V1UnknownID)
+	c.V1ErrorStatus = maps.Clone(f.V1ErrorStatus)
+	c.V1Redirect = clonePtr(f.V1Redirect)
+	c.V1NotifyStatuses = slices.Clone(f.V1NotifyStatuses)
 	return c
 }
 
@@ -353,8 +441,9 @@ func (f *APIFault) replaces() bool {
 	return f.Code != "" || f.Status != 0
 }
 
-// answer is the fault's replacement answer.
-func (f *APIFault) answer(s *Server) apiAnswer {
+// answer is the fault's replacement answer; codeAnswer makes the error
+// answer of Code in the endpoint's API.
+func (f *APIFault) answer(codeAnswer func(code, description string) apiAnswer) apiAnswer {
 	status := f.Status
 	if status == 0 {
 		status = http.StatusOK
@@ -369,7 +458,7 @@ func (f *APIFault) answer(s *Server) apiAnswer {
 		return htmlErrorAnswer(status)
 	}
 	if f.Code != "" {
-		a := s.errAnswer(f.Code, "fault injected by the sandbox")
+		a := codeAnswer(f.Code, "fault injected by the sandbox")
 		if f.Status != 0 {
 			a.status = f.Status
 		}

@@ -14,17 +14,23 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/caddy-cinetpay/caddy-cinetpay/cinetpay"
 )
 
-// Transaction is a payment as the sandbox holds it.
+// Transaction is a payment as the sandbox holds it. A transaction of
+// CinetPay's current API (v1) has V1 set; its TransactionID is the
+// merchant_transaction_id, its Token the payment_token, its Description the
+// designation and its Channels the channel (empty if not sent); it has no
+// SiteID nor ReturnURL.
 type Transaction struct {
 	SiteID        string `json:"site_id"`
 	TransactionID string `json:"transaction_id"`
 	Token         string `json:"token"`
 	PaymentURL    string `json:"payment_url"`
-	// Status is WAITING_FOR_CUSTOMER, ACCEPTED or REFUSED.
+	// Status is WAITING_FOR_CUSTOMER, ACCEPTED or REFUSED; on v1,
+	// INITIATED, PENDING, SUCCESS, FAILED or EXPIRED.
 	Status   string `json:"status"`
 	Amount   int64  `json:"amount"`
 	Currency string `json:"currency"`
@@ -49,6 +55,8 @@ type Transaction struct {
 	// Notifications are the pings and notifications sent (or lost), in the
 	// order their outcome was known.
 	Notifications []Notification `json:"notifications"`
+	// V1 holds what only v1 transactions have; nil on Checkout v2 ones.
+	V1 *V1Details `json:"v1,omitempty"`
 }
 
 // Notification is one HTTP request sent to notify_url (or one lost).
@@ -64,8 +72,10 @@ type Notification struct {
 	// Attempt numbers the tries of one copy, from 1 (retries while the
 	// answer is not 200).
 	Attempt int `json:"attempt,omitempty"`
-	// Fields is the form sent.
+	// Fields is the form sent (v2).
 	Fields map[string]string `json:"fields,omitempty"`
+	// Body is the JSON sent (v1).
+	Body string `json:"body,omitempty"`
 	// XToken is the x-token header sent.
 	XToken string `json:"x_token,omitempty"`
 	// HTTPStatus is notify_url's answer, 0 if none.
@@ -73,7 +83,8 @@ type Notification struct {
 	// Error is the transport error, if any.
 	Error string `json:"error,omitempty"`
 	// Fault lists the notify faults applied ("lost", "delay", "duplicate",
-	// "concurrent", "bad_token", "site_id", "omit_fields").
+	// "concurrent", "bad_token", "site_id", "omit_fields"). On v1,
+	// "bad_token" means a wrong notify_token.
 	Fault string `json:"fault,omitempty"`
 }
 
@@ -86,22 +97,49 @@ type transaction struct {
 	pinged      bool   // the GET ping was sent
 	waitingSent bool   // the WAITING_FOR_CUSTOMER notification was sent
 	late        *LateSuccessFault
+	v1key       string // the v1 account's api_key; "" on v2
 }
 
 // view returns a copy of the public part; s.mu held.
 func (tx *transaction) view() Transaction {
 	v := tx.Transaction
 	v.Notifications = slices.Clone(tx.Notifications)
+	v.V1 = clonePtr(tx.V1)
 	return v
+}
+
+// refused reports whether tx is refused: REFUSED, or FAILED on v1; s.mu
+// held.
+func (tx *transaction) refused() bool {
+	if tx.V1 != nil {
+		return tx.Status == V1StatusFailed
+	}
+	return tx.Status == StatusRefused
+}
+
+// zapTxOf names tx in logs: by site_id and transaction_id on v2, by
+// country and merchant_transaction_id on v1.
+func zapTxOf(tx *transaction) zap.Field {
+	return zap.Inline(zapcore.ObjectMarshalerFunc(func(e zapcore.ObjectEncoder) error {
+		if tx.V1 != nil {
+			e.AddString("country", tx.V1.Country)
+			e.AddString("merchant_transaction_id", tx.TransactionID)
+			return nil
+		}
+		e.AddString("site_id", tx.SiteID)
+		e.AddString("transaction_id", tx.TransactionID)
+		return nil
+	}))
 }
 
 // pendingNotice is a notification to send.
 type pendingNotice struct {
 	tx        *transaction
 	status    string
-	fields    map[string]string
+	fields    map[string]string // v2
 	notifyURL string
-	secret    string
+	secret    string          // v2
+	v1        *v1Notification // v1
 }
 
 // errorMessages are the cpm_error_message of each state.
@@ -151,13 +189,20 @@ const (
 	ActionNotify = "notify"
 	// ActionPayLate turns a REFUSED transaction ACCEPTED now, with its
 	// notification: the customer paid after all (a late success, as the
-	// late_success fault makes one on a timer).
+	// late_success fault makes one on a timer). On v1, it turns a FAILED or
+	// EXPIRED transaction SUCCESS.
 	ActionPayLate = "pay_late"
+	// ActionExpire turns a v1 transaction that is INITIATED or PENDING
+	// EXPIRED: the customer never confirmed. Checkout v2 has no such state.
+	ActionExpire = "expire"
 )
 
 // decideLocked applies an action to tx and returns the notifications it
 // causes; s.mu held.
 func (s *Server) decideLocked(tx *transaction, action string) ([]*pendingNotice, error) {
+	if tx.V1 != nil {
+		return s.decideV1Locked(tx, action)
+	}
 	if action == ActionNotify {
 		return []*pendingNotice{tx.notice(tx.Status)}, nil
 	}
@@ -165,7 +210,7 @@ func (s *Server) decideLocked(tx *transaction, action string) ([]*pendingNotice,
 		if tx.Status != StatusRefused {
 			return nil, ErrNotRefused
 		}
-		return []*pendingNotice{s.lateAcceptLocked(tx)}, nil
+		return s.lateAcceptLocked(tx), nil
 	}
 	if action != ActionAccept && action != ActionRefuse && action != ActionWait {
 		return nil, ErrBadAction
@@ -185,21 +230,29 @@ func (s *Server) decideLocked(tx *transaction, action string) ([]*pendingNotice,
 		out = append(out, tx.notice(StatusAccepted))
 	case ActionRefuse:
 		tx.Status = StatusRefused
-		if lf := take(&s.faults.LateSuccess); lf != nil {
-			tx.late = lf
-			var when []string
-			if lf.After > 0 {
-				when = append(when, "after "+time.Duration(lf.After).String())
-				s.scheduleLateSuccess(tx, lf)
-			}
-			if lf.OnCheck {
-				when = append(when, "on_check")
-			}
-			tx.LateSuccess = strings.Join(when, " or ")
-		}
+		s.armLateSuccessLocked(tx)
 		out = append(out, tx.notice(StatusRefused))
 	}
 	return out, nil
+}
+
+// armLateSuccessLocked applies the late_success fault to tx, just refused;
+// s.mu held.
+func (s *Server) armLateSuccessLocked(tx *transaction) {
+	lf := take(&s.faults.LateSuccess)
+	if lf == nil {
+		return
+	}
+	tx.late = lf
+	var when []string
+	if lf.After > 0 {
+		when = append(when, "after "+time.Duration(lf.After).String())
+		s.scheduleLateSuccess(tx, lf)
+	}
+	if lf.OnCheck {
+		when = append(when, "on_check")
+	}
+	tx.LateSuccess = strings.Join(when, " or ")
 }
 
 // acceptLocked marks tx paid; s.mu held.
@@ -222,11 +275,15 @@ func (s *Server) acceptLocked(tx *transaction) {
 	}
 }
 
-// lateAcceptLocked turns a refused tx ACCEPTED; s.mu held.
-func (s *Server) lateAcceptLocked(tx *transaction) *pendingNotice {
+// lateAcceptLocked turns a refused tx ACCEPTED (SUCCESS on v1) and
+// returns the notifications it causes; s.mu held.
+func (s *Server) lateAcceptLocked(tx *transaction) []*pendingNotice {
+	s.logger.Info("sandbox late success", zapTxOf(tx))
+	if tx.V1 != nil {
+		return s.v1SetStatusLocked(tx, V1StatusSuccess)
+	}
 	s.acceptLocked(tx)
-	s.logger.Info("sandbox late success", zapSite(tx.SiteID), zapTx(tx.TransactionID))
-	return tx.notice(StatusAccepted)
+	return []*pendingNotice{tx.notice(StatusAccepted)}
 }
 
 // scheduleLateSuccess accepts tx after lf.After unless something else did;
@@ -237,13 +294,15 @@ func (s *Server) scheduleLateSuccess(tx *transaction, lf *LateSuccessFault) {
 			return
 		}
 		s.mu.Lock()
-		if tx.Status != StatusRefused || tx.late != lf {
+		if !tx.refused() || tx.late != lf {
 			s.mu.Unlock()
 			return
 		}
-		n := s.lateAcceptLocked(tx)
+		notices := s.lateAcceptLocked(tx)
 		s.mu.Unlock()
-		s.deliver(n)
+		for _, n := range notices {
+			s.deliver(n)
+		}
 	})
 }
 
@@ -257,9 +316,8 @@ func (s *Server) act(tx *transaction, action string) error {
 	if err != nil {
 		return err
 	}
-	if len(notices) > 0 {
-		s.logger.Info("sandbox decision", zapSite(tx.SiteID), zapTx(tx.TransactionID),
-			zap.String("action", action))
+	if len(notices) > 0 || tx.V1 != nil {
+		s.logger.Info("sandbox decision", zapTxOf(tx), zap.String("action", action))
 	}
 	run := func() {
 		for _, n := range notices {
@@ -289,14 +347,18 @@ func (s *Server) deliver(n *pendingNotice) {
 	}
 	var faults []string
 	if f.Lost {
-		n.tx.Notifications = append(n.tx.Notifications, Notification{
-			Time: time.Now(), Method: http.MethodPost, Status: n.status,
-			Fields: n.fields, Fault: "lost",
-		})
+		rec := Notification{Time: time.Now(), Method: http.MethodPost, Status: n.status, Fault: "lost"}
+		if n.v1 != nil {
+			rec.Body = string(n.v1.encode())
+		} else {
+			rec.Fields = n.fields
+		}
+		n.tx.Notifications = append(n.tx.Notifications, rec)
 		s.mu.Unlock()
-		s.logger.Info("sandbox notification lost (fault)", zapSite(n.tx.SiteID), zapTx(n.tx.TransactionID))
+		s.logger.Info("sandbox notification lost (fault)", zapTxOf(n.tx))
 		return
 	}
+	pingDue := n.v1 == nil || s.faults.V1NotifyPing
 	s.mu.Unlock()
 
 	if f.Delay > 0 {
@@ -307,38 +369,19 @@ func (s *Server) deliver(n *pendingNotice) {
 	}
 
 	s.mu.Lock()
-	ping := !n.tx.pinged
-	n.tx.pinged = true
+	ping := pingDue && !n.tx.pinged
+	n.tx.pinged = n.tx.pinged || ping
 	s.mu.Unlock()
 	if ping {
 		s.ping(n)
 	}
 
-	fields := make(map[string]string, len(n.fields))
-	for k, v := range n.fields {
-		fields[k] = v
+	var p notifyPayload
+	if n.v1 != nil {
+		p = n.v1Payload(f, &faults)
+	} else {
+		p = n.v2Payload(f, &faults)
 	}
-	if f.SiteID != "" {
-		fields["cpm_site_id"] = f.SiteID
-		faults = append(faults, "site_id")
-	}
-	if len(f.OmitFields) > 0 {
-		for _, name := range f.OmitFields {
-			delete(fields, name)
-		}
-		faults = append(faults, "omit_fields")
-	}
-	secret := n.secret
-	if f.BadToken {
-		secret = "not-the-secret-key-" + secret
-		faults = append(faults, "bad_token")
-	}
-	token := cinetpay.XToken(secret, fields)
-	form := url.Values{}
-	for k, v := range fields {
-		form.Set(k, v)
-	}
-	body := form.Encode()
 
 	concurrent := max(f.Concurrent, 1)
 	if f.Duplicate > 0 {
@@ -356,10 +399,53 @@ func (s *Server) deliver(n *pendingNotice) {
 			wg.Add(1)
 			go func(c int) {
 				defer wg.Done()
-				s.post(n, fields, body, token, c, fault)
+				s.post(n, p, c, fault)
 			}(copyN)
 		}
 		wg.Wait()
+	}
+}
+
+// notifyPayload is what one notification sends and records.
+type notifyPayload struct {
+	header http.Header
+	body   string
+	fields map[string]string // recorded form (v2)
+	xtoken string            // recorded x-token (v2)
+}
+
+// v2Payload is the form-encoded notification of Checkout v2, with its
+// x-token, shaped by the notify fault f; faults collects the faults applied.
+func (n *pendingNotice) v2Payload(f *NotifyFault, faults *[]string) notifyPayload {
+	fields := make(map[string]string, len(n.fields))
+	for k, v := range n.fields {
+		fields[k] = v
+	}
+	if f.SiteID != "" {
+		fields["cpm_site_id"] = f.SiteID
+		*faults = append(*faults, "site_id")
+	}
+	if len(f.OmitFields) > 0 {
+		for _, name := range f.OmitFields {
+			delete(fields, name)
+		}
+		*faults = append(*faults, "omit_fields")
+	}
+	secret := n.secret
+	if f.BadToken {
+		secret = "not-the-secret-key-" + secret
+		*faults = append(*faults, "bad_token")
+	}
+	token := cinetpay.XToken(secret, fields)
+	form := url.Values{}
+	for k, v := range fields {
+		form.Set(k, v)
+	}
+	return notifyPayload{
+		header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, cinetpay.XTokenHeader: {token}},
+		body:   form.Encode(),
+		fields: fields,
+		xtoken: token,
 	}
 }
 
@@ -370,25 +456,27 @@ func (s *Server) ping(n *pendingNotice) {
 
 // post sends one copy of a notification, retrying while the answer is not
 // 200.
-func (s *Server) post(n *pendingNotice, fields map[string]string, body, token string, copyN int, fault string) {
-	hdr := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, cinetpay.XTokenHeader: {token}}
+func (s *Server) post(n *pendingNotice, p notifyPayload, copyN int, fault string) {
 	for attempt := 1; attempt <= notifyAttempts; attempt++ {
 		if attempt > 1 && !s.sleep(notifyBackoff<<(attempt-2)) {
 			return
 		}
-		rec := s.send(n, Notification{
+		rec := Notification{
 			Method: http.MethodPost, Status: n.status, Copy: copyN, Attempt: attempt,
-			Fields: fields, XToken: token, Fault: fault,
-		}, body, hdr)
-		s.logger.Debug("sandbox notification sent", zapSite(n.tx.SiteID), zapTx(n.tx.TransactionID),
+			Fields: p.fields, XToken: p.xtoken, Fault: fault,
+		}
+		if n.v1 != nil {
+			rec.Body = p.body
+		}
+		rec = s.send(n, rec, p.body, p.header)
+		s.logger.Debug("sandbox notification sent", zapTxOf(n.tx),
 			zap.String("status", n.status), zap.Int("http_status", rec.HTTPStatus),
 			zap.Int("attempt", attempt), zap.String("fault", fault), zap.String("error", rec.Error))
 		if rec.HTTPStatus == http.StatusOK || s.ctx.Err() != nil {
 			return
 		}
 	}
-	s.logger.Warn("sandbox notification not accepted", zapSite(n.tx.SiteID), zapTx(n.tx.TransactionID),
-		zap.String("status", n.status))
+	s.logger.Warn("sandbox notification not accepted", zapTxOf(n.tx), zap.String("status", n.status))
 }
 
 // send makes one request to the transaction's notify_url and records it.
@@ -425,8 +513,6 @@ func (s *Server) do(req *http.Request) (int, error) {
 	return resp.StatusCode, nil
 }
 
-func zapSite(site string) zap.Field { return zap.String("site_id", site) }
-func zapTx(id string) zap.Field     { return zap.String("transaction_id", id) }
 func zapAmount(amount int64, currency string) zap.Field {
 	return zap.String("amount", strconv.FormatInt(amount, 10)+" "+currency)
 }

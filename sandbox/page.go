@@ -163,6 +163,9 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request, token string)
 	}
 	s.mu.Lock()
 	tx := s.tokens[token]
+	if tx != nil && tx.V1 != nil {
+		tx = nil // a v1 token: its page is under Config.V1PagePath
+	}
 	var view Transaction
 	if tx != nil {
 		view = tx.view()
@@ -198,7 +201,7 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request, token string)
 	renderHTML(w, http.StatusOK, returnTmpl, newPageData(&view, view.Lang))
 }
 
-func renderHTML(w http.ResponseWriter, status int, t *template.Template, data pageData) {
+func renderHTML(w http.ResponseWriter, status int, t *template.Template, data any) {
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, data); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)

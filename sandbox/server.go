@@ -34,6 +34,10 @@ type Config struct {
 	// Merchants are the sites the API accepts. When two share a SiteID, the
 	// first one counts.
 	Merchants []Merchant
+	// Accounts are the merchant accounts of CinetPay's current API (v1)
+	// that POST /v1/oauth/login accepts. When two share an APIKey, the
+	// first one counts.
+	Accounts []Account
 	// AllowRemote answers clients that are not on a loopback address.
 	// Default: only loopback clients (by the request's RemoteAddr) are
 	// answered; others get 403.
@@ -41,8 +45,14 @@ type Config struct {
 	// PublicURL is the base URL of the payment pages in payment_url (for
 	// instance "http://127.0.0.1:8081" or "https://sandbox.test/cinetpay"
 	// when the sandbox is served under a stripped prefix). Empty: derived
-	// from each /v2/payment request (scheme and Host).
+	// from each /v2/payment or /v1/payment request (scheme and Host).
 	PublicURL string
+	// V1PagePath is the path, under PublicURL, of the v1 payment pages:
+	// payment_url is PublicURL + V1PagePath + "/" + payment_token. Where
+	// CinetPay serves them is not settled (/payment/<token> in answers seen,
+	// /checkout/<token> in URLs its front-end SDKs build), so clients must
+	// use payment_url as given. Default: "/payment".
+	V1PagePath string
 	// HTTPClient sends notifications. Default: a 10 s timeout, redirects
 	// not followed.
 	HTTPClient *http.Client
@@ -56,6 +66,7 @@ type Config struct {
 type Server struct {
 	cfg       Config
 	merchants map[string]Merchant // by site_id
+	accounts  map[string]Account  // v1, by api_key
 	client    *http.Client
 	logger    *zap.Logger
 
@@ -75,6 +86,10 @@ type Server struct {
 	requests []*Request
 	faults   Faults
 	rateHits []time.Time // API calls let through during the last second
+
+	v1txs      map[txKey]*transaction  // by api_key and merchant_transaction_id
+	v1ids      map[string]*transaction // by CinetPay's transaction_id
+	v1sessions map[string]*v1Session   // by bearer token; kept by Reset
 }
 
 type txKey struct{ site, id string }
@@ -88,10 +103,20 @@ func New(cfg Config) *Server {
 		logger:    cfg.Logger,
 		txs:       make(map[txKey]*transaction),
 		tokens:    make(map[string]*transaction),
+
+		accounts:   make(map[string]Account),
+		v1txs:      make(map[txKey]*transaction),
+		v1ids:      make(map[string]*transaction),
+		v1sessions: make(map[string]*v1Session),
 	}
 	for _, m := range cfg.Merchants {
 		if _, ok := s.merchants[m.SiteID]; !ok {
 			s.merchants[m.SiteID] = m
+		}
+	}
+	for _, a := range cfg.Accounts {
+		if _, ok := s.accounts[a.APIKey]; !ok {
+			s.accounts[a.APIKey] = a
 		}
 	}
 	if s.client == nil {
@@ -104,6 +129,10 @@ func New(cfg Config) *Server {
 		s.logger = zap.NewNop()
 	}
 	s.cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	s.cfg.V1PagePath = "/" + strings.Trim(cfg.V1PagePath, "/")
+	if s.cfg.V1PagePath == "/" {
+		s.cfg.V1PagePath = defaultV1PagePath
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
 }
@@ -166,6 +195,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveAPI(w, r, cinetpay.PathCheck, s.checkPayment)
 	case strings.HasPrefix(p, "/pay/"):
 		s.servePage(w, r, strings.TrimPrefix(p, "/pay/"))
+	case strings.HasPrefix(p, "/v1/"):
+		s.serveV1(w, r)
+	case strings.HasPrefix(p, s.cfg.V1PagePath+"/"):
+		s.serveV1Page(w, r, strings.TrimPrefix(p, s.cfg.V1PagePath+"/"))
 	case p == "/_sandbox" || strings.HasPrefix(p, "/_sandbox/"):
 		s.serveControl(w, r, strings.TrimPrefix(p, "/_sandbox"))
 	default:
@@ -188,6 +221,18 @@ func isLocal(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// baseURL is the base of the payment_url answered to r.
+func (s *Server) baseURL(r *http.Request) string {
+	if s.cfg.PublicURL != "" {
+		return s.cfg.PublicURL
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
 }
 
 // responseID returns a unique api_response_id shaped like CinetPay's
