@@ -266,8 +266,11 @@ func (s *Badger) Update(site, txid string, now time.Time, fn func(p *Payment) er
 		if err := fn(&p); err != nil {
 			return err
 		}
-		// identity fields never change
+		// identity fields never change; the start's secrets are set once
 		p.SiteID, p.TransactionID, p.OrderID = before.SiteID, before.TransactionID, before.OrderID
+		if before.NotifyToken != "" {
+			p.NotifyToken = before.NotifyToken
+		}
 		p.Amount, p.Currency, p.CreatedAt = before.Amount, before.Currency, before.CreatedAt
 		p.Environment, p.History = before.Environment, before.History
 		p.UpdatedAt = now

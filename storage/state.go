@@ -67,13 +67,14 @@ func (s State) Open() bool {
 // paidStates are the outcomes of a /check that found money taken.
 var paidStates = []State{StateAccepted, StateMismatch, StateDuplicate}
 
-// transitions is the state machine of SPEC §4. A /check that finds money taken may end in
+// transitions is the state machine of the README. A /check that finds money taken may end in
 // ACCEPTED, MISMATCH (amount or currency differ) or DUPLICATE (order already paid), so every
 // arrow into ACCEPTED also allows the other two.
 var transitions = map[State][]State{
 	StateInit:    {StatePending, StateFailed, StateUnknown},
 	StatePending: append([]State{StateRefused, StateExpired}, paidStates...),
-	StateUnknown: append([]State{StatePending, StateRefused, StateExpired}, paidStates...),
+	// UNKNOWN → FAILED: CinetPay, asked after the start grace, does not know the transaction
+	StateUnknown: append([]State{StatePending, StateRefused, StateExpired, StateFailed}, paidStates...),
 	StateRefused: paidStates,
 	StateExpired: paidStates,
 }

@@ -20,6 +20,13 @@ type Payment struct {
 	State        State  `json:"state"`
 	PaymentToken string `json:"payment_token,omitempty"`
 	PaymentURL   string `json:"payment_url,omitempty"`
+	// ProviderTransactionID is CinetPay's own id of the transaction, when its API gives one
+	// (the current API's transaction_id).
+	ProviderTransactionID string `json:"cinetpay_transaction_id,omitempty"`
+	// NotifyToken is the per-payment secret with which the current API authenticates its
+	// notifications. It is a secret: never logged, and removed by Redacted before a payment is
+	// shown to anyone.
+	NotifyToken string `json:"notify_token,omitempty"`
 
 	// Confirmed holds what /v2/payment/check last confirmed, if anything.
 	Confirmed *Confirmation `json:"confirmed,omitempty"`
@@ -97,6 +104,12 @@ func (p *Payment) Result() Result {
 		r.PaymentMethod, r.OperatorID, r.PaymentDate = c.PaymentMethod, c.OperatorID, c.PaymentDate
 	}
 	return r
+}
+
+// Redacted is the payment without its secrets, as operators may see it.
+func (p Payment) Redacted() Payment {
+	p.NotifyToken = ""
+	return p
 }
 
 // LastChange is the time of the last state change (the creation time if none).

@@ -1,0 +1,164 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/caddy-cinetpay/caddy-cinetpay/storage"
+)
+
+// Provider is one CinetPay API as the engine uses it: Checkout v2 (package cinetpay) and the
+// current API (package cinetpayv1) are two implementations. A provider is made for one site; it
+// knows its credentials and the site's notify and return addresses, and says nothing of HTTP to
+// the shop.
+type Provider interface {
+	// Validate checks an intent against the API's own rules (required customer fields, amount
+	// range, currency) before anything is stored; its error names the shop's header at fault.
+	Validate(in *Intent) error
+	// Start starts, at CinetPay, the payment p (stored INIT, with its transaction id) for the
+	// intent. An error is classified with StartClassOf: a *StartError says refused or rate
+	// limited; anything else means the outcome is unknown (the transaction may exist).
+	Start(ctx context.Context, p *storage.Payment, in *Intent) (*Started, error)
+	// Status asks CinetPay what became of p and classifies the answer. An error means no usable
+	// answer (network, timeout, 5xx, 429, an unreadable or unexpected answer): nothing changes.
+	Status(ctx context.Context, p *storage.Payment) (*Answer, error)
+
+	// ReadNotice reads a notification (its headers and a body of at most MaxNoticeBody bytes)
+	// and names the payment it is about. A body that is no notification gives an error
+	// wrapping ErrMalformedNotice. Nothing in it is trusted but the transaction id, and that
+	// only once verified.
+	ReadNotice(header http.Header, body []byte) (*Notice, error)
+	// Verify checks what needs no stored payment (Checkout v2: the x-token, the site id):
+	// nil, ErrForged or ErrWrongSite.
+	Verify(n *Notice) error
+	// VerifyFor checks the notice against the stored payment it names (the current API: the
+	// payment's notify_token, compared in constant time): nil or ErrForged.
+	VerifyFor(n *Notice, p *storage.Payment) error
+}
+
+// MaxNoticeBody bounds the body of a notification.
+const MaxNoticeBody = 64 << 10
+
+// Notice is a notification read by a provider.
+type Notice struct {
+	// TransactionID is the payment's transaction id (ours, not CinetPay's).
+	TransactionID string
+	// Data is the provider's own reading of the notification, for Verify and VerifyFor.
+	Data any
+}
+
+// Errors of notifications.
+var (
+	ErrMalformedNotice = errors.New("malformed notification")
+	ErrForged          = errors.New("notification not authentic")
+	ErrWrongSite       = errors.New("notification for another site")
+)
+
+// Intent is a payment the shop asked for, already validated.
+type Intent struct {
+	OrderID     string
+	Amount      int64
+	Currency    string
+	Description string
+	Channels    string
+	Lang        string
+	// Metadata is the shop's metadata text, as the shop sent it.
+	Metadata string
+	// Customer holds the customer fields by their Checkout v2 names (customer_name, …), plus
+	// customer_first_name and customer_last_name.
+	Customer map[string]string
+	// PaymentMethod is the operator the shop chose (current API: "OM_CI"), "" for all.
+	PaymentMethod string
+}
+
+// Started is what CinetPay answered to a successful start.
+type Started struct {
+	PaymentURL   string
+	PaymentToken string
+	// ProviderID is CinetPay's id of the transaction, when the API gives one.
+	ProviderID string
+	// NotifyToken is the secret that authenticates the payment's notifications, when the API
+	// has one; stored with the payment, never shown.
+	NotifyToken string
+}
+
+// StartClass says what a failed start means.
+type StartClass int
+
+const (
+	// ClassUnknown: no usable answer; the transaction may exist at CinetPay (re-checked).
+	ClassUnknown StartClass = iota
+	// ClassRefused: a definite refusal; nothing exists at CinetPay.
+	ClassRefused
+	// ClassRateLimited: CinetPay asked to slow down; nothing exists at CinetPay.
+	ClassRateLimited
+)
+
+// StartError is a start CinetPay refused or rate-limited.
+type StartError struct {
+	Class StartClass
+	// RetryAfter is CinetPay's Retry-After, when rate limited.
+	RetryAfter time.Duration
+	Err        error
+}
+
+func (e *StartError) Error() string { return e.Err.Error() }
+func (e *StartError) Unwrap() error { return e.Err }
+
+// StartClassOf classifies a Provider.Start error: unknown unless it is a *StartError.
+func StartClassOf(err error) (StartClass, time.Duration) {
+	var se *StartError
+	if errors.As(err, &se) {
+		return se.Class, se.RetryAfter
+	}
+	return ClassUnknown, 0
+}
+
+// Verdict is what a usable status answer says of a payment.
+type Verdict int
+
+const (
+	// Pending: not decided yet (waiting for the customer, an unknown status, …).
+	Pending Verdict = iota
+	// Accepted: paid. The engine still compares the confirmed amount and currency, if the
+	// answer confirms them, with those asked.
+	Accepted
+	// Refused: not paid; a late success remains possible.
+	Refused
+	// Expired: CinetPay gave up waiting for the customer; a late success remains possible.
+	Expired
+	// NotFound: CinetPay does not know the transaction.
+	NotFound
+)
+
+// String returns "pending", "accepted", "refused", "expired" or "not_found".
+func (v Verdict) String() string {
+	switch v {
+	case Accepted:
+		return "accepted"
+	case Refused:
+		return "refused"
+	case Expired:
+		return "expired"
+	case NotFound:
+		return "not_found"
+	}
+	return "pending"
+}
+
+// Answer is a usable status answer.
+type Answer struct {
+	Verdict Verdict
+	// AmountConfirmed says that the answer confirms an amount and a currency (Confirmed.Amount,
+	// Confirmed.Currency), which must then equal those asked for the payment to be ACCEPTED.
+	// An API whose status answer has no amount leaves it false: the result then carries the
+	// amount and currency that were started.
+	AmountConfirmed bool
+	// Confirmed describes the payment as CinetPay did. Amount is canonical: the integer
+	// "5000" for CinetPay's "5000.00" (see cinetpay.PaymentData.CanonicalAmount).
+	Confirmed storage.Confirmation
+	// Summary describes the answer for operators ("code 00, status ACCEPTED"); no secret.
+	Summary string
+}
