@@ -10,6 +10,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/caddy-cinetpay/caddy-cinetpay/engine"
 	"github.com/caddy-cinetpay/caddy-cinetpay/storage"
 )
 
@@ -73,9 +74,9 @@ func (a *Admin) serve(w http.ResponseWriter, r *http.Request) error {
 		}
 		out := []listedPayment{}
 		err := eachEntry(q.Get("storage"), func(e *storeEntry) error {
-			ps, err := e.store.ListPayments(f)
+			ps, err := e.Store().ListPayments(f)
 			for _, p := range ps {
-				out = append(out, listedPayment{e.dir, p})
+				out = append(out, listedPayment{e.dir, p.Redacted()})
 			}
 			return err
 		})
@@ -92,7 +93,7 @@ func (a *Admin) serve(w http.ResponseWriter, r *http.Request) error {
 			TransactionID: q.Get("transaction_id"), Limit: limit(q.Get("limit"))}
 		out := []listedDelivery{}
 		err := eachEntry(q.Get("storage"), func(e *storeEntry) error {
-			ds, err := e.store.ListDeliveries(f)
+			ds, err := e.Store().ListDeliveries(f)
 			for _, d := range ds {
 				out = append(out, listedDelivery{e.dir, d})
 			}
@@ -108,11 +109,11 @@ func (a *Admin) serve(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		return withPayment(parts[1], parts[2], func(e *storeEntry, p storage.Payment) error {
-			ds, err := e.store.ListDeliveries(storage.DeliveryFilter{SiteID: p.SiteID, TransactionID: p.TransactionID})
+			ds, err := e.Store().ListDeliveries(storage.DeliveryFilter{SiteID: p.SiteID, TransactionID: p.TransactionID})
 			if err != nil {
 				return apiError(http.StatusInternalServerError, "%v", err)
 			}
-			return writeJSON(w, map[string]any{"payment": listedPayment{e.dir, p}, "deliveries": ds})
+			return writeJSON(w, map[string]any{"payment": listedPayment{e.dir, p.Redacted()}, "deliveries": ds})
 		})
 
 	case len(parts) == 4 && parts[0] == "payments" && parts[3] == "recheck":
@@ -121,21 +122,21 @@ func (a *Admin) serve(w http.ResponseWriter, r *http.Request) error {
 		}
 		return withPayment(parts[1], parts[2], func(e *storeEntry, p storage.Payment) error {
 			if p.State.Final() || p.State == storage.StateFailed {
-				return writeJSON(w, map[string]any{"payment": listedPayment{e.dir, p}, "checked": false,
+				return writeJSON(w, map[string]any{"payment": listedPayment{e.dir, p.Redacted()}, "checked": false,
 					"note": "the payment is settled; nothing to check"})
 			}
 			if p.State == storage.StateInit {
 				return apiError(http.StatusConflict, "the payment's start is in progress")
 			}
-			sc := e.current(p.SiteID)
+			sc := e.Current(p.SiteID)
 			if sc == nil {
 				return apiError(http.StatusConflict, "site %s is not in the running configuration", p.SiteID)
 			}
-			res, err := e.check(sc, p.TransactionID, prioRecheck)
+			res, err := e.Check(sc, p.TransactionID, engine.PrioRecheck)
 			if err != nil {
 				return apiError(http.StatusBadGateway, "%v", err)
 			}
-			return writeJSON(w, map[string]any{"payment": listedPayment{e.dir, res.Payment}, "checked": true,
+			return writeJSON(w, map[string]any{"payment": listedPayment{e.dir, res.Payment.Redacted()}, "checked": true,
 				"changed": res.Changed})
 		})
 
@@ -144,13 +145,13 @@ func (a *Admin) serve(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		found, err := firstEntry(func(e *storeEntry) (bool, error) {
-			d, err := e.store.Replay(parts[1], parts[2], now())
+			d, err := e.Store().Replay(parts[1], parts[2], engine.Now())
 			if errors.Is(err, storage.ErrNotFound) {
 				return false, nil
 			} else if err != nil {
 				return true, err
 			}
-			e.wake()
+			e.Wake()
 			return true, writeJSON(w, map[string]any{"delivery": listedDelivery{e.dir, d}})
 		})
 		if err != nil {
@@ -174,7 +175,7 @@ func eachEntry(dir string, fn func(e *storeEntry) error) error {
 		return true
 	})
 	for _, e := range entries {
-		release, ok := e.acquire()
+		release, ok := e.Acquire()
 		if !ok {
 			continue
 		}
@@ -206,7 +207,7 @@ func firstEntry(fn func(e *storeEntry) (found bool, err error)) (bool, error) {
 func withPayment(site, txid string, fn func(e *storeEntry, p storage.Payment) error) error {
 	var ferr error
 	found, err := firstEntry(func(e *storeEntry) (bool, error) {
-		p, err := e.store.Get(site, txid)
+		p, err := e.Store().Get(site, txid)
 		if errors.Is(err, storage.ErrNotFound) {
 			return false, nil
 		} else if err != nil {

@@ -1,7 +1,6 @@
 package caddycinetpay
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -17,6 +16,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-cinetpay/caddy-cinetpay/cinetpay"
+	"github.com/caddy-cinetpay/caddy-cinetpay/cinetpayv1"
+	"github.com/caddy-cinetpay/caddy-cinetpay/engine"
 	"github.com/caddy-cinetpay/caddy-cinetpay/httpsig"
 	"github.com/caddy-cinetpay/caddy-cinetpay/storage"
 )
@@ -38,7 +39,7 @@ type App struct {
 	err     error
 	stopped bool
 	entries []string // storage dirs acquired
-	regs    []*registration
+	regs    []*engine.Registration
 	logger  *zap.Logger
 }
 
@@ -101,7 +102,7 @@ func (a *App) ensureStarted() error {
 				a.entries = append(a.entries, sc.storageDir)
 			}
 			if sc.shared == nil {
-				a.regs = append(a.regs, e.register(sc))
+				a.regs = append(a.regs, e.Register(sc.eng))
 			}
 			sc.entry.Store(e)
 		}
@@ -122,7 +123,7 @@ func (a *App) Cleanup() error { return a.Stop() }
 
 func (a *App) releaseLocked() error {
 	for _, r := range a.regs {
-		r.entry.unregister(r)
+		r.Unregister()
 	}
 	a.regs = nil
 	var errs []error
@@ -136,22 +137,23 @@ func (a *App) releaseLocked() error {
 }
 
 // siteConfig is the resolved configuration of one handler's site: what the start, notify and
-// return paths use, and what the background work of the store uses for this site.
+// return paths use, and (eng) what the engine uses for this site.
 type siteConfig struct {
+	// api is apiV1 (CinetPay's current API) or apiV2 (Checkout v2)
+	api string
+	// siteID is what the site's payments are stored under: the v2 site_id or the v1 account
 	siteID        string
 	storageDir    string
-	api           cinetpay.API
-	secretKey     string
+	eng           *engine.Site
 	signer        httpsig.Signer
 	forward       string
 	forwardClient *http.Client
 	publicURL     string
 	notifyURL     string
 	returnBase    string // public_url + return path
+	endpoint      string
 	endpointHost  string
 	environment   string
-	timeout       time.Duration
-	rateLimit     int
 	logger        *zap.Logger
 
 	// agree lists what handlers sharing a site id must agree on (secrets compared, never shown)
@@ -160,6 +162,12 @@ type siteConfig struct {
 	shared *siteConfig
 	entry  atomic.Pointer[storeEntry]
 }
+
+// The CinetPay APIs a site may speak.
+const (
+	apiV1 = "v1"
+	apiV2 = "v2"
+)
 
 // Environments of a result.
 const (
@@ -177,44 +185,103 @@ func (h *Handler) newSiteConfig() (*siteConfig, error) {
 		return nil, fmt.Errorf("storage: %v", err)
 	}
 	dir = filepath.Clean(dir)
-	env := envSandbox
-	if cinetpay.IsCinetPayHost(endpoint.Hostname()) {
-		env = envLive
-	}
 	public := strings.TrimRight(h.PublicURL, "/")
 	sc := &siteConfig{
-		siteID:     h.SiteID,
-		storageDir: dir,
-		api: &cinetpay.Client{
-			Endpoint:  h.Endpoint,
-			APIKey:    h.APIKey,
-			SiteID:    h.SiteID,
-			UserAgent: userAgent,
-			Timeout:   time.Duration(h.Timeout),
-		},
-		secretKey:     h.SecretKey,
+		api:           h.API,
+		siteID:        h.namespace(),
+		storageDir:    dir,
 		signer:        httpsig.Signer{KeyID: h.SigningKey.ID, Key: []byte(h.SigningKey.Key)},
 		forward:       h.Forward,
 		forwardClient: newForwardClient(time.Duration(h.ForwardTimeout)),
 		publicURL:     public,
 		notifyURL:     public + h.Notify,
 		returnBase:    public + h.Return,
+		endpoint:      h.Endpoint,
 		endpointHost:  endpoint.Host,
-		environment:   env,
-		timeout:       time.Duration(h.Timeout),
-		rateLimit:     h.RateLimit,
+		environment:   envSandbox,
 		logger:        h.logger,
 		agree:         h.agreement(),
 	}
 	sc.agree["storage"] = dir
+	timeout := time.Duration(h.Timeout)
+	var prov engine.Provider
+	switch h.API {
+	case apiV1:
+		if cinetpayv1.IsLiveHost(endpoint.Hostname()) {
+			sc.environment = envLive
+		}
+		country, _ := cinetpayv1.LookupCountry(h.Country)
+		prov = &cinetpayv1.Provider{
+			API: &cinetpayv1.Client{
+				Endpoint:    h.Endpoint,
+				APIKey:      h.APIKey,
+				APIPassword: h.APIPassword,
+				UserAgent:   userAgent,
+				Timeout:     timeout,
+				IPv4Only:    h.IPv4Only,
+			},
+			Country:    country,
+			NotifyURL:  sc.notifyURL,
+			ReturnBase: sc.returnBase,
+		}
+		// a call may need a login first
+		timeout *= 2
+	default:
+		if cinetpay.IsCinetPayHost(endpoint.Hostname()) {
+			sc.environment = envLive
+		}
+		prov = &cinetpay.Provider{
+			API: &cinetpay.Client{
+				Endpoint:  h.Endpoint,
+				APIKey:    h.APIKey,
+				SiteID:    h.SiteID,
+				UserAgent: userAgent,
+				Timeout:   timeout,
+			},
+			SiteID:     h.SiteID,
+			SecretKey:  h.SecretKey,
+			NotifyURL:  sc.notifyURL,
+			ReturnBase: sc.returnBase,
+		}
+	}
+	sc.eng = &engine.Site{
+		ID:              sc.siteID,
+		Provider:        prov,
+		Environment:     sc.environment,
+		Timeout:         timeout,
+		RateLimit:       h.RateLimit,
+		Deliver:         sc.send,
+		DeliveryTimeout: sc.forwardClient.Timeout,
+		Logger:          h.logger,
+	}
 	return sc, nil
+}
+
+// namespace is what the site's payments are stored under: the v1 account (by default
+// <country>-<live|test>), or the v2 site_id.
+func (h *Handler) namespace() string {
+	if h.apiOrInferred() != apiV1 {
+		return h.SiteID
+	}
+	if h.Account != "" {
+		return h.Account
+	}
+	env := "live"
+	if cinetpayv1.IsTestKey(h.APIKey) {
+		env = "test"
+	}
+	return strings.ToLower(h.Country) + "-" + env
 }
 
 // agreement lists what handlers sharing a site id must agree on: what the background work of
 // the site uses. Values are compared, never shown.
 func (h *Handler) agreement() map[string]string {
 	return map[string]string{
+		"api":             h.apiOrInferred(),
 		"api_key":         h.APIKey,
+		"api_password":    h.APIPassword,
+		"country":         strings.ToUpper(h.Country),
+		"ipv4_only":       fmt.Sprint(h.IPv4Only),
 		"secret_key":      h.SecretKey,
 		"signing_key":     h.SigningKey.ID + "\x00" + h.SigningKey.Key,
 		"endpoint":        h.Endpoint,
@@ -268,33 +335,11 @@ func acquireEntry(dir string, logger *zap.Logger) (*storeEntry, error) {
 	return v.(*storeEntry), nil
 }
 
-// registration is one config's claim on a site of a store entry.
-type registration struct {
-	entry *storeEntry
-	site  *siteConfig
-}
-
-// storeEntry is one open store and the background work on it: re-checks, deliveries,
-// retention. It serves every site in the store with the newest registered configuration.
+// storeEntry is one open store and its payment engine, shared through storePool.
 type storeEntry struct {
+	*engine.Engine
 	dir    string
-	store  storage.Store
 	logger *zap.Logger
-
-	mu       sync.Mutex
-	regs     []*registration // oldest first; the last one of a site is its current config
-	limiters map[string]*limiter
-
-	checks flightGroup[storage.UpdateResult]
-	starts flightGroup[startOutcome]
-
-	wakeDeliveries chan struct{}
-	cancel         context.CancelFunc
-	wg             sync.WaitGroup
-	// use is held (read) by every request using the store and taken (write) by Destruct, so
-	// the store is never closed under a request; background tasks are counted by wg.
-	use    sync.RWMutex
-	closed bool // under mu
 }
 
 func openEntry(dir string, logger *zap.Logger) (*storeEntry, error) {
@@ -303,205 +348,15 @@ func openEntry(dir string, logger *zap.Logger) (*storeEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	e := &storeEntry{
-		dir:            dir,
-		store:          st,
-		logger:         logger,
-		limiters:       map[string]*limiter{},
-		wakeDeliveries: make(chan struct{}, 1),
-		cancel:         cancel,
-	}
 	logger.Info("cinetpay store opened", zap.String("transaction_prefix", st.Prefix()))
-	e.wg.Add(3)
-	go e.deliveryLoop(ctx)
-	go e.recheckLoop(ctx)
-	go e.maintenanceLoop(ctx)
-	return e, nil
+	return &storeEntry{Engine: engine.New(st, logger), dir: dir, logger: logger}, nil
 }
 
-// Destruct stops the background work, waits for the requests using the store, and closes it.
+// Destruct stops the engine and closes the store.
 func (e *storeEntry) Destruct() error {
-	e.cancel()
-	e.mu.Lock()
-	e.closed = true
-	e.mu.Unlock()
-	e.use.Lock() // wait for the requests in flight
-	e.use.Unlock()
-	e.wg.Wait()
+	err := e.Close()
 	e.logger.Info("cinetpay store closed")
-	return e.store.Close()
-}
-
-func (e *storeEntry) isClosed() bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.closed
-}
-
-// acquire marks one more request using the store until release; false once it is closing.
-func (e *storeEntry) acquire() (release func(), ok bool) {
-	e.use.RLock()
-	if e.isClosed() {
-		e.use.RUnlock()
-		return nil, false
-	}
-	return e.use.RUnlock, true
-}
-
-// spawn runs fn in the background as a user of the store; false once it is closing.
-func (e *storeEntry) spawn(fn func()) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return false
-	}
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
-		fn()
-	}()
-	return true
-}
-
-func (e *storeEntry) register(sc *siteConfig) *registration {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r := &registration{entry: e, site: sc}
-	e.regs = append(e.regs, r)
-	if l, ok := e.limiters[sc.siteID]; ok {
-		l.setRate(sc.rateLimit)
-	} else {
-		e.limiters[sc.siteID] = newLimiter(sc.rateLimit)
-	}
-	return r
-}
-
-func (e *storeEntry) unregister(r *registration) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.regs = slices.DeleteFunc(e.regs, func(x *registration) bool { return x == r })
-	if cur := e.currentLocked(r.site.siteID); cur != nil {
-		e.limiters[cur.siteID].setRate(cur.rateLimit)
-	}
-}
-
-// current is the newest registered configuration of a site, or nil.
-func (e *storeEntry) current(siteID string) *siteConfig {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.currentLocked(siteID)
-}
-
-func (e *storeEntry) currentLocked(siteID string) *siteConfig {
-	for i := len(e.regs) - 1; i >= 0; i-- {
-		if e.regs[i].site.siteID == siteID {
-			return e.regs[i].site
-		}
-	}
-	return nil
-}
-
-func (e *storeEntry) limiter(siteID string) *limiter {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	l, ok := e.limiters[siteID]
-	if !ok {
-		l = newLimiter(defaultRateLimit)
-		e.limiters[siteID] = l
-	}
-	return l
-}
-
-// maintenanceLoop purges old records every 6 h and reclaims disk space every 10 min.
-func (e *storeEntry) maintenanceLoop(ctx context.Context) {
-	defer e.wg.Done()
-	gc := time.NewTicker(10 * time.Minute)
-	defer gc.Stop()
-	purge := time.NewTicker(6 * time.Hour)
-	defer purge.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-gc.C:
-			if err := e.store.GC(); err != nil {
-				e.logger.Warn("badger value log GC", zap.Error(err))
-			}
-		case <-purge.C:
-			n, err := e.store.Purge(now(), retention)
-			if err != nil {
-				e.logger.Error("purging old payments", zap.Error(err))
-			} else if n > 0 {
-				e.logger.Info("purged old payments", zap.Int("count", n))
-			}
-		}
-	}
-}
-
-// retention is how long a settled payment, its history and deliveries are kept.
-const retention = 90 * 24 * time.Hour
-
-// clock is the module's clock; tests swap it to drive re-checks and expiry.
-var clock atomic.Pointer[func() time.Time]
-
-func now() time.Time {
-	if f := clock.Load(); f != nil {
-		return (*f)()
-	}
-	return time.Now()
-}
-
-// flightGroup runs one call per key at a time; callers of a key in flight share its result.
-type flightGroup[T any] struct {
-	mu sync.Mutex
-	m  map[string]*flight[T]
-}
-
-type flight[T any] struct {
-	started time.Time
-	done    chan struct{}
-	val     T
-	err     error
-}
-
-// do runs fn for key unless a call for key is in flight, in which case it waits for that
-// call's result.
-func (g *flightGroup[T]) do(key string, fn func() (T, error)) (T, error) {
-	return g.doSince(key, time.Time{}, fn)
-}
-
-// doSince is do, but shares only a call that began at since or later: a caller that must not
-// act on an answer older than itself (a notification) waits for an older call to end, then
-// runs or joins a new one.
-func (g *flightGroup[T]) doSince(key string, since time.Time, fn func() (T, error)) (T, error) {
-	g.mu.Lock()
-	if g.m == nil {
-		g.m = map[string]*flight[T]{}
-	}
-	for {
-		f, ok := g.m[key]
-		if !ok {
-			break
-		}
-		g.mu.Unlock()
-		<-f.done
-		if !f.started.Before(since) {
-			return f.val, f.err
-		}
-		g.mu.Lock()
-	}
-	f := &flight[T]{started: time.Now(), done: make(chan struct{})}
-	g.m[key] = f
-	g.mu.Unlock()
-	defer func() {
-		g.mu.Lock()
-		delete(g.m, key)
-		g.mu.Unlock()
-		close(f.done)
-	}()
-	f.val, f.err = fn()
-	return f.val, f.err
+	return err
 }
 
 // Interface guards
@@ -511,70 +366,3 @@ var (
 	_ caddy.CleanerUpper = (*App)(nil)
 	_ caddy.Destructor   = (*storeEntry)(nil)
 )
-
-// pump runs a queue of the store: every second (and when woken), it lists what is due and
-// hands each item not already in flight to handle, at most workers at a time, as background
-// work of the store.
-func pump[T any](ctx context.Context, e *storeEntry, wake <-chan struct{}, workers int, what string,
-	due func() ([]T, error), key func(T) string, handle func(T)) {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	sem := make(chan struct{}, workers)
-	inflight := newKeySet()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		case <-wake:
-		}
-		items, err := due()
-		if err != nil {
-			e.logger.Error("listing due "+what, zap.Error(err))
-			continue
-		}
-		for _, it := range items {
-			id := key(it)
-			if !inflight.add(id) {
-				continue
-			}
-			select {
-			case sem <- struct{}{}:
-			default:
-				inflight.remove(id) // all workers busy: next round
-				continue
-			}
-			if !e.spawn(func() {
-				defer func() { <-sem; inflight.remove(id) }()
-				handle(it)
-			}) {
-				return
-			}
-		}
-	}
-}
-
-// keySet is a set of strings safe for concurrent use.
-type keySet struct {
-	mu sync.Mutex
-	m  map[string]bool
-}
-
-func newKeySet() *keySet { return &keySet{m: map[string]bool{}} }
-
-// add adds k and reports whether it was absent.
-func (s *keySet) add(k string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m[k] {
-		return false
-	}
-	s.m[k] = true
-	return true
-}
-
-func (s *keySet) remove(k string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, k)
-}

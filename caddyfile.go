@@ -24,11 +24,16 @@ func init() {
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
 //
 //	cinetpay {
-//		api_key          <api key>                # required
-//		site_id          <site id>                # required
-//		secret_key       <secret key>             # required: checks the x-token of notifications
+//		api              <v1|v2>                  # default: v1 with api_password, v2 with site_id
+//		api_key          <api key>                # required: sk_live_…/sk_test_… (v1), apikey (v2)
+//		api_password     <password>               # v1, required
+//		country          <CI|SN|CM|…>             # v1, required: the account's country
+//		account          <name>                   # v1: payments are stored under it; default <country>-<live|test>
+//		ipv4_only                                 # v1: reach CinetPay over IPv4 only (its IP whitelist)
+//		site_id          <site id>                # v2, required
+//		secret_key       <secret key>             # v2, required: checks the x-token of notifications
 //		signing_key      <key id> <key>           # required, key >= 32 bytes: signs headers to the shop
-//		endpoint         <url>                    # default https://api-checkout.cinetpay.com
+//		endpoint         <url>                    # default: v1 api.cinetpay.co (api.cinetpay.net for sk_test_), v2 api-checkout.cinetpay.com
 //		checkout         <path patterns...>       # paths whose shop responses may start a payment
 //		checkout_methods <methods...>             # default POST
 //		notify           <path>                   # default /cinetpay/notify
@@ -37,7 +42,7 @@ func init() {
 //		public_url       <url>                    # default: the site address, if it is one host name
 //		storage          <directory>              # default: Caddy's data directory + /cinetpay
 //		currency         <XOF|XAF|CDF|GNF|USD>    # default XOF
-//		channels         <ALL|MOBILE_MONEY|CREDIT_CARD|WALLET>  # default ALL
+//		channels         <ALL|MOBILE_MONEY|CREDIT_CARD|WALLET>  # v2, default ALL
 //		lang             <fr|en>                  # default fr
 //		timeout          <duration>               # per CinetPay API call, default 15s
 //		forward_timeout  <duration>               # per delivery attempt, default 10s
@@ -69,8 +74,21 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		var err error
 		switch name {
+		case "api":
+			err = one(&h.API)
 		case "api_key":
 			err = one(&h.APIKey)
+		case "api_password":
+			err = one(&h.APIPassword)
+		case "country":
+			err = one(&h.Country)
+		case "account":
+			err = one(&h.Account)
+		case "ipv4_only":
+			if len(args) != 0 {
+				return d.Err("cinetpay: ipv4_only takes no value")
+			}
+			h.IPv4Only = true
 		case "site_id":
 			err = one(&h.SiteID)
 		case "secret_key":
@@ -262,13 +280,18 @@ func agreeAcrossBlocks(h httpcaddyfile.Helper, c *Handler) error {
 		h.State[stateKey] = sites
 	}
 	fields := c.agreement()
-	prev, ok := sites[c.SiteID]
+	ns := c.namespace()
+	prev, ok := sites[ns]
 	if !ok {
-		sites[c.SiteID] = fields
+		sites[ns] = fields
 		return nil
 	}
 	if name := firstDifference(prev, fields); name != "" {
-		return fmt.Errorf("two cinetpay blocks with site_id %s disagree on %s; one site_id must have one configuration", c.SiteID, name)
+		what := "site_id"
+		if c.apiOrInferred() == apiV1 {
+			what = "account"
+		}
+		return fmt.Errorf("two cinetpay blocks with %s %s disagree on %s; one %s must have one configuration", what, ns, name, what)
 	}
 	return nil
 }

@@ -24,6 +24,77 @@ func TestAdaptSpecExample(t *testing.T) {
 	}
 }
 
+// TestAdaptV1Example adapts the README's block for CinetPay's current API.
+func TestAdaptV1Example(t *testing.T) {
+	in, err := os.ReadFile("testdata/caddyfile_adapt/v1_example.caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile("testdata/caddyfile_adapt/v1_example.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !caddytest.CompareAdapt(t, "v1_example.caddyfile", string(in), "caddyfile", string(want)) {
+		t.Fatal("adapted JSON differs")
+	}
+}
+
+const validV1Block = `
+		api_key      sk_test_adapt-key-1234
+		api_password adapt-password-5678
+		country      CI
+		signing_key  shop1 0123456789abcdef0123456789abcdef
+		checkout     /checkout/*
+		forward      http://127.0.0.1:9000/cinetpay/webhook
+`
+
+// Load errors of a v1 block name the field and never print a secret.
+func TestAdaptV1Errors(t *testing.T) {
+	secrets := []string{"sk_test_adapt-key-1234", "adapt-password-5678", "0123456789abcdef0123456789abcdef"}
+	block := func(lines string) string {
+		return "shop.example.com {\n\tcinetpay {\n" + lines + "\n\t}\n}\n"
+	}
+	for _, c := range []struct{ name, caddyfile, want string }{
+		{"v2 field in a v1 block", block(validV1Block + "site_id 123456"), "fields of CinetPay's current API (api_password, country, account, ipv4_only) and of the legacy Checkout v2 (site_id, secret_key) are mixed"},
+		{"explicit v1 with secret_key", block(validV1Block + "api v1\nsecret_key s"), "secret_key is a field of the legacy Checkout v2 API, not of api v1"},
+		{"explicit v1 with channels", block(validV1Block + "api v1\nchannels ALL"), "channels is a field of the legacy Checkout v2 API"},
+		{"explicit v2 with api_password", block(validBlock + "api v2\napi_password p"), "api_password is a field of CinetPay's current API (api v1), not of the legacy api v2"},
+		{"explicit v2 with ipv4_only", block(validBlock + "api v2\nipv4_only"), "ipv4_only is a field of CinetPay's current API"},
+		{"no api_password", block(strings.Replace(validV1Block, "api_password adapt-password-5678", "api v1", 1)), "api_password is required with api v1"},
+		{"neither API", block("api_key k\nsigning_key shop1 0123456789abcdef0123456789abcdef\nforward http://127.0.0.1:9000/x"), "api_password is required"},
+		{"no country", block(strings.Replace(validV1Block, "country      CI", "", 1)), "country is required with api v1"},
+		{"unknown country", block(strings.Replace(validV1Block, "country      CI", "country FR", 1)), `country: "FR" is not a country of CinetPay's current API`},
+		{"another currency", block(validV1Block + "currency XAF"), "currency: an account of CI takes XOF only, not XAF"},
+		{"bad account", block(validV1Block + "account ci/main"), "account: letters, digits"},
+		{"bad api", block(validV1Block + "api v3"), `api: "v3" is not v1 or v2`},
+		{"ipv4_only with a value", block(validV1Block + "ipv4_only yes"), "ipv4_only takes no value"},
+		{"URL too long", block(validV1Block + "public_url https://" + strings.Repeat("a", 90) + ".example.com"),
+			"CinetPay's current API takes at most 120"},
+		{"two blocks disagree", block(validV1Block) + "www.shop.example.com {\n\tcinetpay {\n" +
+			strings.Replace(validV1Block, "adapt-password-5678", "other-password-0000", 1) + "\n\t}\n}\n", "two cinetpay blocks with account ci-test disagree on api_password"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := adapt(c.caddyfile)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want %q", err, c.want)
+			}
+			for _, s := range secrets {
+				if strings.Contains(err.Error(), s) {
+					t.Fatalf("secret %q in %q", s, err)
+				}
+			}
+		})
+	}
+	// a valid block: the account name defaults from the country and the key
+	out, err := adapt(block(validV1Block))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, `"country":"CI"`) || strings.Contains(out, `"site_id"`) {
+		t.Fatalf("adapted: %s", out)
+	}
+}
+
 // adapt adapts a Caddyfile and returns the JSON or the error.
 func adapt(caddyfile string) (string, error) {
 	out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)

@@ -58,9 +58,7 @@ const binCaddyfile = `{
 }
 http://localhost:9280 {
 	cinetpay {
-		api_key ` + testAPIKey + `
-		site_id ` + testSiteID + `
-		secret_key ` + testSecret + `
+		%[6]s
 		signing_key ` + testKeyID + ` ` + testSigningKey + `
 		endpoint %[1]s
 		checkout /checkout/*
@@ -85,14 +83,17 @@ type binEnv struct {
 	logDir  string
 	cmd     *exec.Cmd
 	client  *http.Client
+	// v1: the site speaks CinetPay's current API
+	v1 bool
 }
 
-func newBinEnv(t *testing.T) *binEnv {
+func newBinEnv(t *testing.T, v1 bool) *binEnv {
 	if testing.Short() {
 		t.Skip("builds and kills a Caddy binary")
 	}
-	b := &binEnv{t: t, bin: caddyBinary(t), dir: t.TempDir(), logDir: t.TempDir()}
-	b.sb = sandbox.New(sandbox.Config{Merchants: []sandbox.Merchant{{SiteID: testSiteID, APIKey: testAPIKey, SecretKey: testSecret}}})
+	b := &binEnv{t: t, bin: caddyBinary(t), dir: t.TempDir(), logDir: t.TempDir(), v1: v1}
+	b.sb = sandbox.New(sandbox.Config{Merchants: []sandbox.Merchant{{SiteID: testSiteID, APIKey: testAPIKey, SecretKey: testSecret}},
+		Accounts: []sandbox.Account{{APIKey: testV1Key, APIPassword: testV1Password, Country: "CI"}}})
 	srv := httptest.NewServer(b.sb)
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { _ = b.sb.Close() })
@@ -112,7 +113,11 @@ func newBinEnv(t *testing.T) *binEnv {
 }
 
 func (b *binEnv) writeConfig(extra string) {
-	cfg := fmt.Sprintf(binCaddyfile, b.sbURL, b.shop.addr(), b.dir, extra, b.logDir)
+	creds := "api_key " + testAPIKey + "\n\t\tsite_id " + testSiteID + "\n\t\tsecret_key " + testSecret
+	if b.v1 {
+		creds = "api_key " + testV1Key + "\n\t\tapi_password " + testV1Password + "\n\t\tcountry CI"
+	}
+	cfg := fmt.Sprintf(binCaddyfile, b.sbURL, b.shop.addr(), b.dir, extra, b.logDir, creds)
 	if err := os.WriteFile(b.cfgPath, []byte(cfg), 0o600); err != nil {
 		b.t.Fatal(err)
 	}
@@ -212,7 +217,13 @@ func assertOneEventPerResult(t *testing.T, shop *testShop, results int, maxAccep
 }
 
 func TestKill9LosesNothing(t *testing.T) {
-	b := newBinEnv(t)
+	for _, api := range []string{"v2", "v1"} {
+		t.Run(api, func(t *testing.T) { testKill9LosesNothing(t, api == "v1") })
+	}
+}
+
+func testKill9LosesNothing(t *testing.T, v1 bool) {
+	b := newBinEnv(t, v1)
 	b.start()
 
 	// caddy validate works while this Caddy holds the store
@@ -268,7 +279,7 @@ func TestKill9LosesNothing(t *testing.T) {
 }
 
 func TestReloadWithPendingWork(t *testing.T) {
-	b := newBinEnv(t)
+	b := newBinEnv(t, false)
 	b.start()
 	b.shop.mu.Lock()
 	b.shop.failNext = 1 << 30

@@ -1,8 +1,6 @@
 package caddycinetpay
 
 import (
-	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,16 +15,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-cinetpay/caddy-cinetpay/cinetpay"
+	"github.com/caddy-cinetpay/caddy-cinetpay/cinetpayv1"
+	"github.com/caddy-cinetpay/caddy-cinetpay/engine"
 	"github.com/caddy-cinetpay/caddy-cinetpay/storage"
-)
-
-// Timing rules of a start (SPEC §3).
-const (
-	// reuseWindow: resubmitting an order whose payment is PENDING and younger than this, with the
-	// same amount and currency, sends the customer back to the same payment_url.
-	reuseWindow = 15 * time.Minute
-	// firstCheck: a started payment is first re-checked this soon.
-	firstCheck = 30 * time.Second
 )
 
 // Errors shown to the customer (through handle_errors as {http.error.message}). They never carry
@@ -69,21 +60,19 @@ func (h *Handler) serveCheckout(w http.ResponseWriter, r *http.Request, next cad
 
 	in, err := parseIntent(shopHeaders, h)
 	if err != nil {
-		metricStarts.WithLabelValues("invalid").Inc()
+		engine.CountStart("invalid")
 		h.logger.Error("the shop's payment intent is invalid; nothing was stored",
 			zap.String("path", r.URL.Path), zap.Error(err))
 		return caddyhttp.Error(http.StatusBadGateway, errBadIntent)
 	}
-	repl.Set("http.cinetpay.order_id", in.orderID)
+	repl.Set("http.cinetpay.order_id", in.OrderID)
 	e, release, err := h.entry()
 	if err != nil {
 		h.logger.Error("cinetpay store unavailable", zap.Error(err))
 		return caddyhttp.Error(http.StatusServiceUnavailable, errStore)
 	}
 	defer release()
-	out, _ := e.starts.do(h.SiteID+"/"+in.orderID, func() (startOutcome, error) {
-		return h.start(e, in), nil
-	})
+	out := h.answerStart(e.Start(h.site.eng, in))
 	if out.txid != "" {
 		repl.Set("http.cinetpay.transaction_id", out.txid)
 		repl.Set("http.cinetpay.status", string(out.state))
@@ -117,7 +106,7 @@ func newValues(after, before []string) []string {
 	return out
 }
 
-// startOutcome is what a start answers the customer; concurrent submits of one order share it.
+// startOutcome is what a start answers the customer.
 type startOutcome struct {
 	location   string // 303 target when err is nil
 	status     int
@@ -127,125 +116,31 @@ type startOutcome struct {
 	state      storage.State
 }
 
-func failure(status int, err error) startOutcome { return startOutcome{status: status, err: err} }
-
-// start claims the order and, for a new payment, stores it as INIT, calls CinetPay and stores
-// the outcome before answering.
-func (h *Handler) start(e *storeEntry, in *intent) startOutcome {
-	sc := h.site
-	claim := func() (storage.ClaimResult, error) {
-		return e.store.Claim(storage.Claim{
-			SiteID: sc.siteID, OrderID: in.orderID, Amount: in.amount, Currency: in.currency,
-			Environment: sc.environment, Now: now(), ReuseWindow: reuseWindow, InitGrace: initGrace(sc),
-		})
-	}
-	c, err := claim()
-	if err == nil && c.Kind == storage.ClaimBusy {
-		// Every start of this store runs in e.starts, so an INIT that no start here is working
-		// on was left by a process that died during its call. Nobody has its payment_url (it is
-		// stored before the customer is sent there), so it cannot be paid: the re-checker closes
-		// it, and this order starts anew.
-		if err = e.interruptStart(sc, c.Payment.TransactionID); err == nil {
-			metricStarts.WithLabelValues("interrupted").Inc()
-			c, err = claim()
-		}
-	}
-	if err != nil {
-		h.logger.Error("claiming the order", zap.String("order_id", in.orderID), zap.Error(err))
-		return failure(http.StatusServiceUnavailable, errStore)
-	}
-	p := c.Payment
-	switch c.Kind {
-	case storage.ClaimPaid:
-		metricStarts.WithLabelValues("paid").Inc()
-		h.logger.Info("order already paid; sending the customer to the return page",
-			zap.String("order_id", in.orderID), zap.String("transaction_id", p.TransactionID))
-		return startOutcome{location: h.returnLocation(p.TransactionID), txid: p.TransactionID, state: p.State}
-	case storage.ClaimReuse:
-		metricStarts.WithLabelValues("reused").Inc()
+// answerStart turns how the engine's start ended into the customer's answer.
+func (h *Handler) answerStart(r engine.StartResult) startOutcome {
+	p := r.Payment
+	out := startOutcome{txid: p.TransactionID, state: p.State, retryAfter: r.RetryAfter}
+	switch r.Kind {
+	case engine.StartNew, engine.StartReused:
 		return h.redirectToPayment(p)
-	case storage.ClaimBusy:
-		return startOutcome{status: http.StatusServiceUnavailable, err: errBusy, retryAfter: 5 * time.Second,
-			txid: p.TransactionID, state: p.State}
-	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), sc.timeout+limiterWait)
-	defer cancel()
-	txid := p.TransactionID
-	if err := e.limiter(sc.siteID).wait(ctx, prioCustomer); err != nil {
-		// CinetPay was not called: nothing exists there
-		h.finishStart(e, txid, storage.StateFailed, "local rate limit", nil)
-		metricStarts.WithLabelValues("rate_limited").Inc()
-		return startOutcome{status: http.StatusServiceUnavailable, err: errRateLimited, retryAfter: 5 * time.Second, txid: txid, state: storage.StateFailed}
-	}
-	started := time.Now()
-	res, err := sc.api.InitPayment(ctx, in.request(sc, txid))
-	metricAPIDuration.WithLabelValues("payment").Observe(time.Since(started).Seconds())
-	if err == nil {
-		p, ok := h.finishStart(e, txid, storage.StatePending, "start", func(p *storage.Payment) {
-			p.PaymentToken, p.PaymentURL = res.PaymentToken, res.PaymentURL
-		})
-		if !ok {
-			return failure(http.StatusServiceUnavailable, errStore)
-		}
-		metricStarts.WithLabelValues("started").Inc()
-		h.logger.Info("payment started", zap.String("order_id", in.orderID), zap.String("transaction_id", txid),
-			zap.Int64("amount", in.amount), zap.String("currency", in.currency))
-		return h.redirectToPayment(p)
-	}
-	fields := []zap.Field{zap.String("order_id", in.orderID), zap.String("transaction_id", txid), zap.Error(err)}
-	switch cinetpay.OutcomeOf(err) {
-	case cinetpay.OutcomeRefused:
-		h.finishStart(e, txid, storage.StateFailed, "refused at start", nil)
-		metricStarts.WithLabelValues("refused").Inc()
-		h.logger.Error("CinetPay refused the payment start (check api_key, site_id and the intent)", fields...)
-		return startOutcome{status: http.StatusBadGateway, err: errRefused, txid: txid, state: storage.StateFailed}
-	case cinetpay.OutcomeRateLimited:
-		h.finishStart(e, txid, storage.StateFailed, "rate limited at start", nil)
-		metricStarts.WithLabelValues("rate_limited").Inc()
-		h.logger.Warn("CinetPay rate-limited the payment start", fields...)
-		retry := 10 * time.Second
-		var ce *cinetpay.Error
-		if errors.As(err, &ce) && ce.RetryAfter > 0 {
-			retry = min(max(ce.RetryAfter, time.Second), 5*time.Minute)
-		}
-		return startOutcome{status: http.StatusServiceUnavailable, err: errRateLimited, retryAfter: retry, txid: txid, state: storage.StateFailed}
+	case engine.StartPaid:
+		out.location = h.returnLocation(p.TransactionID)
+	case engine.StartBusy:
+		out.status, out.err = http.StatusServiceUnavailable, errBusy
+	case engine.StartRefused:
+		out.status, out.err = http.StatusBadGateway, errRefused
+	case engine.StartRateLimited:
+		out.status, out.err = http.StatusServiceUnavailable, errRateLimited
+	case engine.StartUnknown:
+		out.status, out.err = http.StatusBadGateway, errUnknown
+	case engine.StartInvalid:
+		engine.CountStart("invalid")
+		h.logger.Error("the shop's payment intent breaks a rule of CinetPay's API; nothing was stored", zap.Error(r.Err))
+		out.status, out.err = http.StatusBadGateway, errBadIntent
 	default:
-		h.finishStart(e, txid, storage.StateUnknown, "start outcome unknown", nil)
-		metricStarts.WithLabelValues("unknown").Inc()
-		h.logger.Error("CinetPay gave no usable answer to the payment start; the payment will be re-checked", fields...)
-		return startOutcome{status: http.StatusBadGateway, err: errUnknown, txid: txid, state: storage.StateUnknown}
+		out.status, out.err = http.StatusServiceUnavailable, errStore
 	}
-}
-
-// limiterWait is how long a call may wait for the rate limiter, on top of its timeout.
-const limiterWait = 5 * time.Second
-
-// initGrace is how long an INIT payment counts as a start in progress.
-func initGrace(sc *siteConfig) time.Duration { return sc.timeout + limiterWait + 30*time.Second }
-
-// finishStart stores the outcome of the start call: INIT → PENDING, FAILED or UNKNOWN.
-func (h *Handler) finishStart(e *storeEntry, txid string, to storage.State, note string, set func(p *storage.Payment)) (storage.Payment, bool) {
-	t := now()
-	res, err := e.store.Update(h.SiteID, txid, t, func(p *storage.Payment) error {
-		if p.State != storage.StateInit {
-			return fmt.Errorf("payment is %s, not INIT", p.State)
-		}
-		p.State, p.Note = to, note
-		if set != nil {
-			set(p)
-		}
-		if to.Open() {
-			p.NextCheck, p.Checks = t.Add(firstCheck), 0
-		}
-		return nil
-	})
-	if err != nil {
-		h.logger.Error("storing the start outcome", zap.String("transaction_id", txid), zap.Error(err))
-		return res.Payment, false
-	}
-	metricStates.WithLabelValues(string(to)).Inc()
-	return res.Payment, true
+	return out
 }
 
 // redirectToPayment answers with the payment page, if it is where CinetPay's pages are.
@@ -265,6 +160,9 @@ func (sc *siteConfig) paymentURLAllowed(raw string) bool {
 	if err != nil || u.Host == "" || u.User != nil {
 		return false
 	}
+	if sc.api == apiV1 {
+		return cinetpayv1.PaymentURLAllowed(sc.endpoint, raw)
+	}
 	if isLoopbackHost(hostOnly(sc.endpointHost)) {
 		return strings.EqualFold(u.Host, sc.endpointHost) && (u.Scheme == "http" || u.Scheme == "https")
 	}
@@ -281,18 +179,6 @@ func (h *Handler) returnLocation(txid string) string {
 	return h.Return + "?transaction_id=" + url.QueryEscape(txid)
 }
 
-// intent is a payment the shop asked for with Cinetpay-* response headers.
-type intent struct {
-	amount      int64
-	currency    string
-	orderID     string
-	description string
-	channels    string
-	lang        string
-	metadata    string
-	customer    map[string]string // request field → value
-}
-
 // customerHeaders maps the customer headers to CinetPay fields, with their length caps.
 var customerHeaders = []struct {
 	header, field string
@@ -301,6 +187,8 @@ var customerHeaders = []struct {
 	{"Cinetpay-Customer-Id", "customer_id", 64},
 	{"Cinetpay-Customer-Name", "customer_name", 100},
 	{"Cinetpay-Customer-Surname", "customer_surname", 100},
+	{"Cinetpay-Customer-First-Name", "customer_first_name", 100},
+	{"Cinetpay-Customer-Last-Name", "customer_last_name", 100},
 	{"Cinetpay-Customer-Email", "customer_email", 254},
 	{"Cinetpay-Customer-Phone-Number", "customer_phone_number", 20},
 	{"Cinetpay-Customer-Address", "customer_address", 255},
@@ -322,7 +210,7 @@ type intentError struct{ header, problem string }
 func (e *intentError) Error() string { return e.header + ": " + e.problem }
 
 // parseIntent reads and validates the intent. Nothing is stored before it passes.
-func parseIntent(hdr http.Header, h *Handler) (*intent, error) {
+func parseIntent(hdr http.Header, h *Handler) (*engine.Intent, error) {
 	one := func(name string) (string, bool, error) {
 		vals := hdr.Values(name)
 		switch len(vals) {
@@ -356,7 +244,7 @@ func parseIntent(hdr http.Header, h *Handler) (*intent, error) {
 		}
 		return v, nil
 	}
-	in := &intent{customer: map[string]string{}}
+	in := &engine.Intent{Customer: map[string]string{}}
 	raw, ok, err := one("Cinetpay-Amount")
 	if err != nil {
 		return nil, err
@@ -364,53 +252,59 @@ func parseIntent(hdr http.Header, h *Handler) (*intent, error) {
 	if !ok || raw == "" {
 		return nil, &intentError{"Cinetpay-Amount", "missing"}
 	}
-	if in.amount, err = parseAmount(raw); err != nil {
+	if in.Amount, err = parseAmount(raw); err != nil {
 		return nil, &intentError{"Cinetpay-Amount", err.Error()}
 	}
-	if in.orderID, ok, err = one("Cinetpay-Order-Id"); err != nil {
+	if in.OrderID, ok, err = one("Cinetpay-Order-Id"); err != nil {
 		return nil, err
-	} else if !ok || in.orderID == "" {
+	} else if !ok || in.OrderID == "" {
 		return nil, &intentError{"Cinetpay-Order-Id", "missing"}
-	} else if !orderIDRe.MatchString(in.orderID) {
+	} else if !orderIDRe.MatchString(in.OrderID) {
 		return nil, &intentError{"Cinetpay-Order-Id", "must be 1 to 64 letters, digits, '.', '_' or '-'"}
 	}
-	if in.currency, err = text("Cinetpay-Currency", 3); err != nil {
+	if in.Currency, err = text("Cinetpay-Currency", 3); err != nil {
 		return nil, err
 	}
-	if in.currency == "" {
-		in.currency = h.Currency
+	if in.Currency == "" {
+		in.Currency = h.Currency
 	}
-	if !cinetpay.ValidCurrency(in.currency) {
+	if !cinetpay.ValidCurrency(in.Currency) {
 		return nil, &intentError{"Cinetpay-Currency", "unknown currency (XOF, XAF, CDF, GNF or USD)"}
 	}
-	if cinetpay.RequiresMultipleOf5(in.currency) && in.amount%5 != 0 {
-		return nil, &intentError{"Cinetpay-Amount", "must be a multiple of 5 for " + in.currency}
+	if cinetpay.RequiresMultipleOf5(in.Currency) && in.Amount%5 != 0 {
+		return nil, &intentError{"Cinetpay-Amount", "must be a multiple of 5 for " + in.Currency}
 	}
-	if in.description, err = text("Cinetpay-Description", maxDescription); err != nil {
+	if in.Description, err = text("Cinetpay-Description", maxDescription); err != nil {
 		return nil, err
 	}
-	if in.description == "" {
-		in.description = "Order " + in.orderID
+	if in.Description == "" {
+		in.Description = "Order " + in.OrderID
 	}
-	in.description = cleanDescription(in.description)
-	if in.channels, err = text("Cinetpay-Channels", 20); err != nil {
+	in.Description = cleanDescription(in.Description)
+	if in.Channels, err = text("Cinetpay-Channels", 20); err != nil {
 		return nil, err
 	}
-	if in.channels == "" {
-		in.channels = h.Channels
-	} else if !cinetpay.ValidChannels(in.channels) {
+	if in.Channels == "" {
+		in.Channels = h.Channels
+	} else if !cinetpay.ValidChannels(in.Channels) {
 		return nil, &intentError{"Cinetpay-Channels", "unknown channel (ALL, MOBILE_MONEY, CREDIT_CARD or WALLET)"}
 	}
-	if in.lang, err = text("Cinetpay-Lang", 2); err != nil {
+	if in.Lang, err = text("Cinetpay-Lang", 2); err != nil {
 		return nil, err
 	}
-	if in.lang == "" {
-		in.lang = h.Lang
-	} else if !cinetpay.ValidLang(in.lang) {
+	if in.Lang == "" {
+		in.Lang = h.Lang
+	} else if !cinetpay.ValidLang(in.Lang) {
 		return nil, &intentError{"Cinetpay-Lang", "must be fr or en"}
 	}
-	if in.metadata, err = text("Cinetpay-Metadata", maxMetadata); err != nil {
+	if in.Metadata, err = text("Cinetpay-Metadata", maxMetadata); err != nil {
 		return nil, err
+	}
+	if in.PaymentMethod, err = text("Cinetpay-Payment-Method", 32); err != nil {
+		return nil, err
+	}
+	if m := in.PaymentMethod; m != "" && strings.Trim(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != "" {
+		return nil, &intentError{"Cinetpay-Payment-Method", "an operator code such as OM_CI: capital letters, digits and '_'"}
 	}
 	for _, c := range customerHeaders {
 		v, err := text(c.header, c.max)
@@ -436,7 +330,7 @@ func parseIntent(hdr http.Header, h *Handler) (*intent, error) {
 				return nil, &intentError{c.header, "an ISO 3166 alpha-2 code"}
 			}
 		}
-		in.customer[c.field] = v
+		in.Customer[c.field] = v
 	}
 	return in, nil
 }
@@ -462,27 +356,4 @@ func cleanDescription(s string) string {
 		return r
 	}, s)
 	return strings.Join(strings.Fields(s), " ")
-}
-
-// request is the /v2/payment request for the intent.
-func (in *intent) request(sc *siteConfig, txid string) *cinetpay.PaymentRequest {
-	req := &cinetpay.PaymentRequest{
-		TransactionID: txid,
-		Amount:        in.amount,
-		Currency:      in.currency,
-		Description:   in.description,
-		NotifyURL:     sc.notifyURL,
-		ReturnURL:     sc.returnBase + "?transaction_id=" + txid,
-		Channels:      in.channels,
-		Lang:          in.lang,
-	}
-	if in.metadata != "" {
-		req.Metadata = base64.StdEncoding.EncodeToString([]byte(in.metadata))
-	}
-	c := in.customer
-	req.CustomerID, req.CustomerName, req.CustomerSurname = c["customer_id"], c["customer_name"], c["customer_surname"]
-	req.CustomerEmail, req.CustomerPhoneNumber = c["customer_email"], c["customer_phone_number"]
-	req.CustomerAddress, req.CustomerCity, req.CustomerCountry = c["customer_address"], c["customer_city"], c["customer_country"]
-	req.CustomerState, req.CustomerZipCode = c["customer_state"], c["customer_zip_code"]
-	return req
 }

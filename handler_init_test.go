@@ -322,11 +322,11 @@ func TestParseIntentPercentEncoding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if in.customer["customer_city"] != "Abidjan — Cocody" || in.description != "Order o1" {
+	if in.Customer["customer_city"] != "Abidjan — Cocody" || in.Description != "Order o1" {
 		t.Fatalf("%+v", in)
 	}
 	hdr.Set("Cinetpay-Customer-Phone-Number", "07 07 12 34 56")
-	if in, err := parseIntent(hdr, h); err != nil || in.customer["customer_phone_number"] != "0707123456" {
+	if in, err := parseIntent(hdr, h); err != nil || in.Customer["customer_phone_number"] != "0707123456" {
 		t.Fatalf("%v %v", in, err)
 	}
 	hdr.Set("Cinetpay-Customer-Phone-Number", "07-ab")

@@ -11,13 +11,14 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	"github.com/caddy-cinetpay/caddy-cinetpay/cinetpay"
+	"github.com/caddy-cinetpay/caddy-cinetpay/engine"
 	"github.com/caddy-cinetpay/caddy-cinetpay/storage"
 )
 
-// serveNotify handles CinetPay's notifications (SPEC §5). Nothing in the body is trusted but
-// the transaction id, and only after the x-token checks out: the outcome comes from
-// /v2/payment/check. A state change and its delivery are on disk before the 200.
+// serveNotify handles CinetPay's notifications (README, "How it works"). Nothing in the body is
+// trusted but the transaction id, and only once the notification is verified (Checkout v2: its
+// x-token; the current API: the payment's notify_token): the outcome comes from CinetPay's
+// status call. A state change and its delivery are on disk before the 200.
 func (h *Handler) serveNotify(w http.ResponseWriter, r *http.Request) error {
 	arrived := time.Now()
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
@@ -32,7 +33,7 @@ func (h *Handler) serveNotify(w http.ResponseWriter, r *http.Request) error {
 		return answer(w, http.StatusMethodNotAllowed, "method not allowed")
 	}
 
-	body, err := readBody(w, r, cinetpay.MaxNotificationBody)
+	body, err := readBody(w, r, engine.MaxNoticeBody)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		metricNotifications.WithLabelValues("slow_body").Inc()
 		h.logger.Warn("notification body not received in time; connection closed",
@@ -42,17 +43,18 @@ func (h *Handler) serveNotify(w http.ResponseWriter, r *http.Request) error {
 		metricNotifications.WithLabelValues("bad_request").Inc()
 		return answer(w, http.StatusBadRequest, "unreadable body")
 	}
-	if len(body) > cinetpay.MaxNotificationBody {
+	if len(body) > engine.MaxNoticeBody {
 		metricNotifications.WithLabelValues("too_large").Inc()
 		return answer(w, http.StatusRequestEntityTooLarge, "body too large")
 	}
-	fields, err := cinetpay.ParseNotification(r.Header.Get("Content-Type"), body)
+	prov := h.site.eng.Provider
+	n, err := prov.ReadNotice(r.Header, body)
 	if err != nil {
 		metricNotifications.WithLabelValues("bad_request").Inc()
 		h.logger.Warn("malformed notification", zap.String("remote_ip", remoteIP(r)), zap.Error(err))
 		return answer(w, http.StatusBadRequest, "malformed notification")
 	}
-	txid := fields["cpm_trans_id"]
+	txid := n.TransactionID
 	repl.Set("http.cinetpay.transaction_id", txid)
 
 	e, release, err := h.entry()
@@ -61,17 +63,17 @@ func (h *Handler) serveNotify(w http.ResponseWriter, r *http.Request) error {
 		return answer(w, http.StatusServiceUnavailable, "unavailable")
 	}
 	defer release()
-	ours := e.store.OwnsTransaction(txid)
+	ours := e.Store().OwnsTransaction(txid)
 
-	if !cinetpay.ValidXToken(h.site.secretKey, fields, r.Header.Get(cinetpay.XTokenHeader)) {
-		metricNotifications.WithLabelValues("bad_token").Inc()
-		h.badToken(e, r, fields, ours)
-		return answer(w, http.StatusUnauthorized, "invalid x-token")
-	}
-	if fields["cpm_site_id"] != h.site.siteID {
+	switch err := prov.Verify(n); {
+	case errors.Is(err, engine.ErrWrongSite):
 		metricNotifications.WithLabelValues("wrong_site").Inc()
 		h.logger.Warn("notification for another site_id", zap.String("remote_ip", remoteIP(r)))
 		return answer(w, http.StatusForbidden, "wrong site")
+	case err != nil:
+		metricNotifications.WithLabelValues("bad_token").Inc()
+		h.badToken(e, r, txid, ours)
+		return answer(w, http.StatusUnauthorized, "notification not authentic")
 	}
 	if !ours {
 		metricNotifications.WithLabelValues("foreign").Inc()
@@ -79,7 +81,7 @@ func (h *Handler) serveNotify(w http.ResponseWriter, r *http.Request) error {
 			zap.String("transaction_id", txid))
 		return answer(w, http.StatusOK, "OK")
 	}
-	p, err := e.store.Get(h.site.siteID, txid)
+	p, err := e.Store().Get(h.site.siteID, txid)
 	if errors.Is(err, storage.ErrNotFound) {
 		metricNotifications.WithLabelValues("unknown").Inc()
 		h.logger.Error("notification for a transaction with this store's prefix that the store does not know "+
@@ -89,6 +91,11 @@ func (h *Handler) serveNotify(w http.ResponseWriter, r *http.Request) error {
 	} else if err != nil {
 		h.logger.Error("reading the payment", zap.String("transaction_id", txid), zap.Error(err))
 		return answer(w, http.StatusServiceUnavailable, "unavailable")
+	}
+	if err := prov.VerifyFor(n, &p); err != nil {
+		metricNotifications.WithLabelValues("bad_token").Inc()
+		h.badToken(e, r, txid, ours)
+		return answer(w, http.StatusUnauthorized, "notification not authentic")
 	}
 	repl.Set("http.cinetpay.order_id", p.OrderID)
 
@@ -114,8 +121,8 @@ func (h *Handler) serveNotify(w http.ResponseWriter, r *http.Request) error {
 		// Only a late success could change it. Inside the quiet period after a usable answer,
 		// the check is not made now but stored as due at the period's end, on disk before the
 		// 200: the notification is never acknowledged on an answer older than itself alone.
-		if end, quiet := quietUntil(&p, now()); quiet {
-			res, err := e.checkBy(h.site, &p, end)
+		if end, quiet := engine.QuietUntil(&p, engine.Now()); quiet {
+			res, err := e.CheckBy(h.site.eng, &p, end)
 			if err != nil {
 				metricNotifications.WithLabelValues("no_answer").Inc()
 				h.logger.Error("storing the check a notification asks for", zap.String("transaction_id", txid), zap.Error(err))
@@ -127,7 +134,7 @@ func (h *Handler) serveNotify(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	// only a check asked after this notification arrived may acknowledge it
-	res, err := e.checkSince(h.site, txid, prioNotify, arrived)
+	res, err := e.CheckSince(h.site.eng, txid, engine.PrioNotify, arrived)
 	return h.notified(w, repl, txid, res, err)
 }
 
@@ -136,10 +143,10 @@ func (h *Handler) serveNotify(w http.ResponseWriter, r *http.Request) error {
 func (h *Handler) notified(w http.ResponseWriter, repl *caddy.Replacer, txid string, res storage.UpdateResult, err error) error {
 	if err != nil {
 		metricNotifications.WithLabelValues("no_answer").Inc()
-		if errors.Is(err, errNoAnswer) {
+		if errors.Is(err, engine.ErrNoAnswer) {
 			h.logger.Warn("no usable answer from /v2/payment/check; CinetPay will retry and the payment is re-checked",
 				zap.String("transaction_id", txid), zap.Error(err))
-		} else if !errors.Is(err, errStartInProgress) {
+		} else if !errors.Is(err, engine.ErrStartInProgress) {
 			h.logger.Error("storing the check outcome", zap.String("transaction_id", txid), zap.Error(err))
 		}
 		return answer(w, http.StatusServiceUnavailable, "try again later")
@@ -152,27 +159,29 @@ func (h *Handler) notified(w http.ResponseWriter, repl *caddy.Replacer, txid str
 // badToken logs a notification whose x-token is missing or wrong. If it names one of our open
 // payments, a re-check is stored as due now (or at the end of the quiet period), and the
 // re-checker makes it: a wrong secret_key must not leave payments hanging.
-func (h *Handler) badToken(e *storeEntry, r *http.Request, fields map[string]string, ours bool) {
-	txid := fields["cpm_trans_id"]
+func (h *Handler) badToken(e *storeEntry, r *http.Request, txid string, ours bool) {
+	what := "notification with a missing or wrong x-token"
+	hint := "check secret_key (the Secret Key of the back office, not the API key)"
+	if h.site.api == apiV1 {
+		what, hint = "notification with a missing or wrong notify_token", "is another system posting to this notify path?"
+	}
 	if !ours {
-		h.logger.Warn("notification with a missing or wrong x-token", zap.String("remote_ip", remoteIP(r)))
+		h.logger.Warn(what, zap.String("remote_ip", remoteIP(r)))
 		return
 	}
-	p, err := e.store.Get(h.site.siteID, txid)
+	p, err := e.Store().Get(h.site.siteID, txid)
 	if err != nil || !(p.State.Open() || p.State == storage.StateRefused || p.State == storage.StateExpired) || p.State == storage.StateInit {
-		h.logger.Warn("notification with a missing or wrong x-token", zap.String("remote_ip", remoteIP(r)),
-			zap.String("transaction_id", txid))
+		h.logger.Warn(what, zap.String("remote_ip", remoteIP(r)), zap.String("transaction_id", txid))
 		return
 	}
-	h.logger.Error("notification with a missing or wrong x-token for one of our pending payments: "+
-		"check secret_key (the Secret Key of the back office, not the API key); re-checking the payment",
+	h.logger.Error(what+" for one of our pending payments: "+hint+"; re-checking the payment",
 		zap.String("remote_ip", remoteIP(r)), zap.String("transaction_id", txid))
 	// the re-checker makes the check (after the quiet period, if one runs)
-	by := now()
-	if end, quiet := quietUntil(&p, by); quiet {
+	by := engine.Now()
+	if end, quiet := engine.QuietUntil(&p, by); quiet {
 		by = end
 	}
-	if _, err := e.checkBy(h.site, &p, by); err != nil {
+	if _, err := e.CheckBy(h.site.eng, &p, by); err != nil {
 		h.logger.Error("scheduling an early re-check", zap.String("transaction_id", txid), zap.Error(err))
 	}
 }

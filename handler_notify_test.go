@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-cinetpay/caddy-cinetpay/engine"
 	"github.com/caddy-cinetpay/caddy-cinetpay/httpsig"
 	"github.com/caddy-cinetpay/caddy-cinetpay/sandbox"
 	"github.com/caddy-cinetpay/caddy-cinetpay/storage"
@@ -275,7 +276,7 @@ func TestLateSuccessAfterRefusal(t *testing.T) {
 	e.act(txid, "refuse")
 	p := e.waitState(txid, storage.StateRefused, 5*time.Second)
 	// next: the 1 h re-check, or the check a notification inside the quiet period stored
-	if next := p.NextCheck.Sub(clk.now()); next > quietPeriod && next < 59*time.Minute {
+	if next := p.NextCheck.Sub(clk.now()); next > engine.QuietPeriod && next < 59*time.Minute {
 		t.Fatalf("refused payment re-checked in %v", next)
 	}
 	clk.advance(16 * time.Second)
@@ -732,13 +733,13 @@ func TestDeliveryGivenUpThenReplayed(t *testing.T) {
 	waitFor(t, 10*time.Second, func() bool {
 		e.admin(http.MethodGet, "/cinetpay/deliveries?transaction_id="+txid, &ds)
 		r := ds.Deliveries[0]
-		// attempted, and no longer leased (BeginAttempt leases for forward_timeout + leaseMargin)
-		return r.Attempts == d.Attempts+1 && r.NextAttempt.Sub(r.LastAttempt) != defaultForwardTimeout+leaseMargin
+		// attempted, and no longer leased (BeginAttempt leases for forward_timeout + engine.LeaseMargin)
+		return r.Attempts == d.Attempts+1 && r.NextAttempt.Sub(r.LastAttempt) != defaultForwardTimeout+engine.LeaseMargin
 	})
-	if r := ds.Deliveries[0]; r.State != storage.DeliveryPending || r.NextAttempt.Sub(r.LastAttempt) > firstRetry {
+	if r := ds.Deliveries[0]; r.State != storage.DeliveryPending || r.NextAttempt.Sub(r.LastAttempt) > engine.FirstRetry {
 		t.Fatalf("after a replay: %+v", r)
 	}
-	clk.advance(firstRetry)
+	clk.advance(engine.FirstRetry)
 	got := e.shop.waitDeliveries(t, 1, 10*time.Second)
 	if got[0].Result.EventID != d.ID {
 		t.Fatalf("replayed under another id: %s", got[0].Result.EventID)

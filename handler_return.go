@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/caddy-cinetpay/caddy-cinetpay/engine"
 	"github.com/caddy-cinetpay/caddy-cinetpay/httpsig"
 	"github.com/caddy-cinetpay/caddy-cinetpay/storage"
 )
@@ -86,22 +87,22 @@ func (h *Handler) signReturn(r *http.Request, repl *caddy.Replacer, txid string)
 		return err
 	}
 	defer release()
-	if !e.store.OwnsTransaction(txid) {
+	if !e.Store().OwnsTransaction(txid) {
 		return nil
 	}
-	p, err := e.store.Get(h.site.siteID, txid)
+	p, err := e.Store().Get(h.site.siteID, txid)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil
 	} else if err != nil {
 		return err
 	}
 	if p.State == storage.StatePending || p.State == storage.StateUnknown {
-		res, ran, err := e.checkIfQuiet(h.site, &p, prioCustomer)
+		res, ran, err := e.CheckIfQuiet(h.site.eng, &p, engine.PrioCustomer)
 		if ran && err == nil {
 			p = res.Payment
 		} else if ran {
 			h.logger.Warn("return-page check without a usable answer", zap.String("transaction_id", txid), zap.Error(err))
-			if cur, err := e.store.Get(h.site.siteID, txid); err == nil {
+			if cur, err := e.Store().Get(h.site.siteID, txid); err == nil {
 				p = cur
 			}
 		}

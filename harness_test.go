@@ -19,6 +19,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddytest"
 
 	"github.com/caddy-cinetpay/caddy-cinetpay/cinetpay"
+	"github.com/caddy-cinetpay/caddy-cinetpay/engine"
 	"github.com/caddy-cinetpay/caddy-cinetpay/httpsig"
 	"github.com/caddy-cinetpay/caddy-cinetpay/sandbox"
 	"github.com/caddy-cinetpay/caddy-cinetpay/storage"
@@ -34,6 +35,10 @@ const (
 	otherSiteID    = "654321"
 	otherAPIKey    = "other-api-key-aa71c0de"
 	otherSecret    = "other-secret-key-5b9e02"
+	// a made-up account of CinetPay's current API, stored under its default name
+	testV1Key      = "sk_test_made-up-key-7d1e03c955"
+	testV1Password = "made-up-password-0b4c1f"
+	testV1Account  = "ci-test"
 	caddyBase      = "http://localhost:9080"
 )
 
@@ -225,8 +230,8 @@ func intentHeaders(order string, amount int) http.Header {
 }
 
 // customerSecrets are values that must never appear in a response or a log line.
-var customerSecrets = []string{testAPIKey, testSecret, testSigningKey, "adjoua.kouassi@example.test",
-	"2250707123456", "0707123456", "Kouassi", "Adjoua"}
+var customerSecrets = []string{testAPIKey, testSecret, testSigningKey, testV1Key, testV1Password,
+	"adjoua.kouassi@example.test", "2250707123456", "0707123456", "Kouassi", "Adjoua"}
 
 // env is one test's world: the sandbox, the shop and a Caddy in front of it.
 type env struct {
@@ -248,6 +253,8 @@ type envOptions struct {
 	caddyfile string
 	// sandboxPublicURL moves the sandbox's payment pages elsewhere
 	sandboxPublicURL string
+	// v1 speaks CinetPay's current API (the made-up v1 account) instead of Checkout v2
+	v1 bool
 }
 
 // newEnv starts a sandbox and a shop and loads a Caddy config in front of them.
@@ -257,7 +264,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	e.sb = sandbox.New(sandbox.Config{PublicURL: opts.sandboxPublicURL, Merchants: []sandbox.Merchant{
 		{SiteID: testSiteID, APIKey: testAPIKey, SecretKey: testSecret},
 		{SiteID: otherSiteID, APIKey: otherAPIKey, SecretKey: otherSecret},
-	}})
+	}, Accounts: []sandbox.Account{{APIKey: testV1Key, APIPassword: testV1Password, Country: "CI"}}})
 	e.sbSrv = httptest.NewServer(e.sb)
 	t.Cleanup(e.sbSrv.Close)
 	t.Cleanup(func() { _ = e.sb.Close() })
@@ -314,11 +321,24 @@ http://localhost:9080 {
 
 func (e *env) caddyfile() string {
 	tpl := defaultCaddyfile
+	key, id, secret := testAPIKey, testSiteID, testSecret
+	if e.options.v1 {
+		tpl = strings.Replace(tpl, "site_id %[7]s\n\t\tsecret_key %[8]s", "api_password %[7]s\n\t\tcountry %[8]s", 1)
+		key, id, secret = testV1Key, testV1Password, "CI"
+	}
 	if e.options.caddyfile != "" {
 		tpl = e.options.caddyfile
 	}
 	return fmt.Sprintf(tpl, e.sbSrv.URL, e.shop.addr(), e.dir, e.options.block, e.logDir,
-		testAPIKey, testSiteID, testSecret, testKeyID, testSigningKey, e.options.site)
+		key, id, secret, testKeyID, testSigningKey, e.options.site)
+}
+
+// site is the store namespace of the env's payments.
+func (e *env) site() string {
+	if e.options.v1 {
+		return testV1Account
+	}
+	return testSiteID
 }
 
 func (e *env) load(cfg string) {
@@ -448,7 +468,7 @@ func (e *env) waitState(txid string, want storage.State, within time.Duration) s
 	e.t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		p := e.payment(testSiteID, txid)
+		p := e.payment(e.site(), txid)
 		if p.State == want {
 			return p
 		}
@@ -551,13 +571,7 @@ func useFakeClock(t *testing.T) *fakeClock {
 	return c
 }
 
-func setClock(f func() time.Time) {
-	if f == nil {
-		clock.Store(nil)
-		return
-	}
-	clock.Store(&f)
-}
+func setClock(f func() time.Time) { engine.SetClock(f) }
 
 // jsonBody decodes a sandbox request body.
 func jsonBody(t testing.TB, raw json.RawMessage) map[string]any {

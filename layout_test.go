@@ -8,7 +8,7 @@ import (
 
 // TestModuleDoesNotPullInTheSandbox checks what `xcaddy build --with <this module>` compiles in:
 // the module and its plain-Go packages, never the sandbox, the examples or the test tools; and
-// that cinetpay/ and storage/ stay free of Caddy.
+// that cinetpay/, storage/, httpsig/ and engine/ stay free of Caddy.
 func TestModuleDoesNotPullInTheSandbox(t *testing.T) {
 	const self = "github.com/caddy-cinetpay/caddy-cinetpay"
 	deps := func(pkg string) []string {
@@ -24,7 +24,7 @@ func TestModuleDoesNotPullInTheSandbox(t *testing.T) {
 			t.Errorf("the module imports %s", d)
 		}
 	}
-	for _, pkg := range []string{self + "/cinetpay", self + "/storage", self + "/httpsig"} {
+	for _, pkg := range []string{self + "/cinetpay", self + "/storage", self + "/httpsig", self + "/engine"} {
 		for _, d := range deps(pkg) {
 			if strings.HasPrefix(d, "github.com/caddyserver/") {
 				t.Errorf("%s imports %s", pkg, d)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/caddy-cinetpay/caddy-cinetpay/cinetpay"
+	"github.com/caddy-cinetpay/caddy-cinetpay/engine"
 	"github.com/caddy-cinetpay/caddy-cinetpay/storage"
 )
 
@@ -225,10 +226,10 @@ func storeEntryAt(t testing.TB, dir string) *storeEntry {
 // at once; the re-checker asks CinetPay about the old one.
 func TestInterruptedStartIsResolved(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	st := storeEntryAt(t, e.dir).store
+	st := storeEntryAt(t, e.dir).Store()
 	claim := func(order string) string {
 		c, err := st.Claim(storage.Claim{SiteID: testSiteID, OrderID: order, Amount: 1000, Currency: "XOF",
-			Environment: "sandbox", Now: time.Now(), ReuseWindow: reuseWindow, InitGrace: time.Hour})
+			Environment: "sandbox", Now: time.Now(), ReuseWindow: engine.ReuseWindow, InitGrace: time.Hour})
 		if err != nil || c.Kind != storage.ClaimNew {
 			t.Fatalf("claim: %v %v", c.Kind, err)
 		}

@@ -25,6 +25,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-cinetpay/caddy-cinetpay/cinetpay"
+	"github.com/caddy-cinetpay/caddy-cinetpay/cinetpayv1"
 )
 
 func init() {
@@ -40,23 +41,49 @@ func init() {
 // Only global placeholders ({env.*}, {file.*}) are allowed in its fields; they are resolved
 // once, at load. A request placeholder is a load error.
 type Handler struct {
-	// The merchant's CinetPay API key ("apikey"). Required. Never logged.
+	// Which CinetPay API the site speaks: "v1", CinetPay's current API (OAuth login, per-payment
+	// notify_token; every new merchant account), or "v2", the legacy Checkout v2 (site_id and
+	// x-token). Default: v1 when api_password is set, v2 when site_id is. One block speaks one
+	// API; one Caddy may serve blocks of both, on one store.
+	API string `json:"api,omitempty"`
+
+	// The merchant's CinetPay API key: on v1 the sk_live_… or sk_test_… key of the account, on
+	// v2 the "apikey". Required. Never logged.
 	APIKey string `json:"api_key,omitempty"`
 
-	// The merchant's CinetPay site id ("site_id"). Required. Payments are stored under it, and
-	// two handlers with one site_id must agree on its configuration.
+	// v1: the account's API password, paired with api_key. Required on v1. Never logged.
+	APIPassword string `json:"api_password,omitempty"`
+
+	// v1: the account's country (ISO code: CI, SN, CM, …). One account serves one country, whose
+	// currency its payments use. Required on v1.
+	Country string `json:"country,omitempty"`
+
+	// v1: the name payments are stored under (letters, digits, '.', '_' or '-'). Default:
+	// <country>-<live|test>, from the key's prefix (ci-live). Two handlers with one account must
+	// agree on its configuration.
+	Account string `json:"account,omitempty"`
+
+	// v1: reach CinetPay over IPv4 only. CinetPay admits API calls from whitelisted IP
+	// addresses; a dual-stack server would otherwise call from an IPv6 address that is not on
+	// the list (answer 2011 NOT_ALLOWED).
+	IPv4Only bool `json:"ipv4_only,omitempty"`
+
+	// v2: the merchant's CinetPay site id ("site_id"). Required on v2. Payments are stored under
+	// it, and two handlers with one site_id must agree on its configuration.
 	SiteID string `json:"site_id,omitempty"`
 
-	// The merchant's Secret Key (CinetPay back office, "Intégrations"), which checks the
-	// x-token of notifications. Not the API key. Required. Never logged.
+	// v2: the merchant's Secret Key (CinetPay back office, "Intégrations"), which checks the
+	// x-token of notifications. Not the API key. Required on v2. Never logged.
 	SecretKey string `json:"secret_key,omitempty"`
 
 	// The key that signs the headers sent to the shop (RFC 9421, hmac-sha256). Required.
 	SigningKey *SigningKey `json:"signing_key,omitempty"`
 
-	// Base URL of the CinetPay API. Default: https://api-checkout.cinetpay.com. It must be
+	// Base URL of the CinetPay API. Default on v1: https://api.cinetpay.net for a sk_test_ key,
+	// https://api.cinetpay.co otherwise; on v2: https://api-checkout.cinetpay.com. It must be
 	// https unless its host is a loopback address (a local sandbox). Results carry
-	// Cinetpay-Environment "live" when this is CinetPay's host, else "sandbox".
+	// Cinetpay-Environment "live" only with CinetPay's live host (api.cinetpay.co,
+	// api-checkout.cinetpay.com), else "sandbox".
 	Endpoint string `json:"endpoint,omitempty"`
 
 	// Path patterns (Caddy path matcher syntax) whose shop responses may start a payment.
@@ -88,10 +115,11 @@ type Handler struct {
 	// directory share one store.
 	Storage string `json:"storage,omitempty"`
 
-	// Currency when the shop sends no Cinetpay-Currency: XOF, XAF, CDF, GNF or USD. Default XOF.
+	// Currency when the shop sends no Cinetpay-Currency: XOF, XAF, CDF, GNF or USD. Default: on
+	// v1 the country's (and no other is allowed), on v2 XOF.
 	Currency string `json:"currency,omitempty"`
 
-	// Channels when the shop sends no Cinetpay-Channels: ALL, MOBILE_MONEY, CREDIT_CARD or
+	// v2: channels when the shop sends no Cinetpay-Channels: ALL, MOBILE_MONEY, CREDIT_CARD or
 	// WALLET. Default ALL.
 	Channels string `json:"channels,omitempty"`
 
@@ -191,6 +219,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.app.register(site); err != nil {
 		return err
 	}
+	if h.API == apiV1 {
+		host := strings.ToLower(hostOnly(site.endpointHost))
+		switch {
+		case cinetpayv1.IsLiveKey(h.APIKey) && host == "api.cinetpay.net":
+			h.logger.Warn("a sk_live_ api_key with CinetPay's test host: live keys belong to https://api.cinetpay.co", zap.String("account", site.siteID))
+		case cinetpayv1.IsTestKey(h.APIKey) && host == "api.cinetpay.co":
+			h.logger.Warn("a sk_test_ api_key with CinetPay's live host: test keys belong to https://api.cinetpay.net", zap.String("account", site.siteID))
+		}
+	}
 	if site.environment == envLive && !strings.HasPrefix(site.publicURL, "https://") {
 		h.logger.Warn("public_url is not https with the live CinetPay endpoint", zap.String("public_url", site.publicURL))
 	}
@@ -237,7 +274,9 @@ type stringField struct {
 // stringFields lists the fields that may hold placeholders.
 func (h *Handler) stringFields() []stringField {
 	fs := []stringField{
-		{"api_key", &h.APIKey, true}, {"site_id", &h.SiteID, true}, {"secret_key", &h.SecretKey, true},
+		{"api", &h.API, false}, {"api_key", &h.APIKey, true}, {"api_password", &h.APIPassword, true},
+		{"country", &h.Country, false}, {"account", &h.Account, false},
+		{"site_id", &h.SiteID, true}, {"secret_key", &h.SecretKey, true},
 		{"endpoint", &h.Endpoint, false}, {"notify", &h.Notify, false}, {"return", &h.Return, false},
 		{"forward", &h.Forward, false}, {"public_url", &h.PublicURL, false}, {"storage", &h.Storage, false},
 		{"currency", &h.Currency, false}, {"channels", &h.Channels, false}, {"lang", &h.Lang, false},
@@ -276,6 +315,21 @@ func checkPlaceholders(field, v string) error {
 func hasPlaceholder(v string) bool { return strings.Contains(v, "{") }
 
 func (h *Handler) setDefaults() {
+	if h.API == "" {
+		h.API = h.inferredAPI()
+	}
+	if h.API == apiV1 {
+		h.Country = strings.ToUpper(h.Country)
+		if h.Endpoint == "" {
+			h.Endpoint = cinetpayv1.DefaultEndpoint(h.APIKey)
+		}
+		if c, ok := cinetpayv1.LookupCountry(h.Country); ok && h.Currency == "" {
+			h.Currency = c.Currency
+		}
+		if h.Account == "" && h.Country != "" {
+			h.Account = h.namespace()
+		}
+	}
 	if h.Endpoint == "" {
 		h.Endpoint = cinetpay.DefaultEndpoint
 	}
@@ -294,7 +348,7 @@ func (h *Handler) setDefaults() {
 	if h.Currency == "" {
 		h.Currency = defaultCurrency
 	}
-	if h.Channels == "" {
+	if h.Channels == "" && h.API != apiV1 {
 		h.Channels = defaultChannels
 	}
 	if h.Lang == "" {
@@ -316,17 +370,8 @@ func (h *Handler) setDefaults() {
 // names its field and none holds a secret.
 func (h *Handler) check(resolved bool) error {
 	judge := func(v string) bool { return v != "" && (resolved || !hasPlaceholder(v)) }
-	if h.APIKey == "" {
-		return errors.New("api_key is required")
-	}
-	if h.SiteID == "" {
-		return errors.New("site_id is required")
-	}
-	if judge(h.SiteID) && !siteIDRe.MatchString(h.SiteID) {
-		return errors.New("site_id: letters, digits, '_' or '-' only, at most 64")
-	}
-	if h.SecretKey == "" {
-		return errors.New("secret_key is required")
+	if err := h.checkAPI(judge); err != nil {
+		return err
 	}
 	if h.SigningKey == nil || h.SigningKey.ID == "" || h.SigningKey.Key == "" {
 		return errors.New("signing_key is required: a key id and a key of at least 32 bytes")
@@ -393,6 +438,11 @@ func (h *Handler) check(resolved bool) error {
 	if judge(h.Currency) && !cinetpay.ValidCurrency(h.Currency) {
 		return fmt.Errorf("currency: unknown currency %q (XOF, XAF, CDF, GNF or USD)", h.Currency)
 	}
+	if h.apiOrInferred() == apiV1 {
+		if err := h.checkV1URLs(judge); err != nil {
+			return err
+		}
+	}
 	if judge(h.Channels) && !cinetpay.ValidChannels(h.Channels) {
 		return fmt.Errorf("channels: unknown channel %q (ALL, MOBILE_MONEY, CREDIT_CARD or WALLET)", h.Channels)
 	}
@@ -409,6 +459,110 @@ func (h *Handler) check(resolved bool) error {
 	}
 	if h.RateLimit < 0 || h.RateLimit > 1000 {
 		return errors.New("rate_limit: calls per second, from 1 to 1000")
+	}
+	return nil
+}
+
+// inferredAPI is the API a block without `api` speaks: v1 with a field of the current API
+// (api_password, country, account, ipv4_only), v2 with one of Checkout v2 (site_id,
+// secret_key); "" when it has both kinds or neither.
+func (h *Handler) inferredAPI() string {
+	v1 := h.APIPassword != "" || h.Country != "" || h.Account != "" || h.IPv4Only
+	v2 := h.SiteID != "" || h.SecretKey != ""
+	switch {
+	case v1 && !v2:
+		return apiV1
+	case v2 && !v1:
+		return apiV2
+	}
+	return ""
+}
+
+func (h *Handler) apiOrInferred() string { return cmp.Or(h.API, h.inferredAPI()) }
+
+// checkAPI checks the credentials of the block's API, and that no field of the other API is
+// set. Errors name the field, never its value.
+func (h *Handler) checkAPI(judge func(string) bool) error {
+	api := h.apiOrInferred()
+	if h.APIKey == "" {
+		return errors.New("api_key is required")
+	}
+	switch api {
+	case "":
+		if h.APIPassword != "" || h.Country != "" || h.Account != "" || h.IPv4Only {
+			return errors.New("fields of CinetPay's current API (api_password, country, account, ipv4_only) and of " +
+				"the legacy Checkout v2 (site_id, secret_key) are mixed: keep those of your account's API")
+		}
+		return errors.New("api_password is required (with api_key and country, for CinetPay's current API); " +
+			"a legacy Checkout v2 account sets site_id and secret_key instead")
+	case apiV1:
+		for _, f := range []struct{ name, v string }{{"site_id", h.SiteID}, {"secret_key", h.SecretKey}, {"channels", h.Channels}} {
+			if f.v != "" {
+				return fmt.Errorf("%s is a field of the legacy Checkout v2 API, not of api v1: remove it", f.name)
+			}
+		}
+		if h.APIPassword == "" {
+			return errors.New("api_password is required with api v1")
+		}
+		if h.Country == "" {
+			return errors.New("country is required with api v1: the account's country, such as CI or SN")
+		}
+		country := strings.ToUpper(h.Country)
+		c, ok := cinetpayv1.LookupCountry(country)
+		if judge(h.Country) && !ok {
+			return fmt.Errorf("country: %q is not a country of CinetPay's current API (%s)", h.Country,
+				strings.Join(cinetpayv1.CountryCodes(), ", "))
+		}
+		if ok && judge(h.Currency) && h.Currency != c.Currency {
+			return fmt.Errorf("currency: an account of %s takes %s only, not %s", country, c.Currency, h.Currency)
+		}
+		if judge(h.Account) && !keyIDRe.MatchString(h.Account) {
+			return errors.New("account: letters, digits, '.', '_' or '-' only, at most 64")
+		}
+	case apiV2:
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"api_password", h.APIPassword != ""}, {"country", h.Country != ""}, {"account", h.Account != ""}, {"ipv4_only", h.IPv4Only}} {
+			if f.set {
+				return fmt.Errorf("%s is a field of CinetPay's current API (api v1), not of the legacy api v2: remove it", f.name)
+			}
+		}
+		if h.SiteID == "" {
+			return errors.New("site_id is required with api v2")
+		}
+		if judge(h.SiteID) && !siteIDRe.MatchString(h.SiteID) {
+			return errors.New("site_id: letters, digits, '_' or '-' only, at most 64")
+		}
+		if h.SecretKey == "" {
+			return errors.New("secret_key is required with api v2")
+		}
+	default:
+		return fmt.Errorf("api: %q is not v1 or v2", h.API)
+	}
+	return nil
+}
+
+// maxV1URL is the longest URL CinetPay's current API takes for notify_url, success_url and
+// failed_url.
+const maxV1URL = 120
+
+// checkV1URLs refuses a public_url and paths that would make notify_url or the return URL
+// (with a transaction id of the longest kind CinetPay allows) longer than CinetPay takes.
+func (h *Handler) checkV1URLs(judge func(string) bool) error {
+	if !judge(h.PublicURL) {
+		return nil
+	}
+	base := strings.TrimRight(h.PublicURL, "/")
+	notify, ret := cmp.Or(h.Notify, defaultNotify), cmp.Or(h.Return, defaultReturn)
+	for _, u := range []struct{ name, url string }{
+		{"notify", base + notify},
+		{"return", base + ret + "?transaction_id=" + strings.Repeat("X", 30)},
+	} {
+		if len(u.url) > maxV1URL {
+			return fmt.Errorf("public_url and %s make a %s URL of %d characters; CinetPay's current API takes at most %d: "+
+				"shorten public_url or the %s path", u.name, u.name, len(u.url), maxV1URL, u.name)
+		}
 	}
 	return nil
 }
@@ -521,7 +675,7 @@ func (h *Handler) entry() (e *storeEntry, release func(), err error) {
 			return nil, nil, errors.New("cinetpay store not open")
 		}
 	}
-	release, ok := e.acquire()
+	release, ok := e.Acquire()
 	if !ok {
 		return nil, nil, errors.New("cinetpay store closing")
 	}

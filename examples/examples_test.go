@@ -36,9 +36,14 @@ import (
 
 // Made-up credentials: never a real merchant's.
 const (
-	siteID     = "123456"
-	apiKey     = "example-api-key-7d3f90c1"
-	secretKey  = "example-secret-key-2b81e6aa"
+	siteID    = "123456"
+	apiKey    = "example-api-key-7d3f90c1"
+	secretKey = "example-secret-key-2b81e6aa"
+	// the account on CinetPay's current API, which the examples' Caddyfiles speak; its payments
+	// are stored under ci-test
+	v1Key      = "sk_test_example-key-5c0e91"
+	v1Password = "example-password-a7d2"
+	v1Account  = "ci-test"
 	keyID      = "shop1"
 	signingKey = "example-signing-key-0123456789abcdef0123"
 	oldKeyID   = "shop0" // the previous key, still accepted by the shops during a rotation
@@ -128,11 +133,16 @@ func TestExamples(t *testing.T) {
 			sandboxShop := startShop(t, ex, "1")
 			liveShop := startShop(t, ex, "")
 			sb, sbURL := startSandbox(t)
-			startCaddy(t, ex.lang, sandboxShop.port, sbURL)
+			startCaddy(t, ex.lang, sandboxShop.port, sbURL, false)
 
 			t.Run("checkout headers", func(t *testing.T) { testCheckoutHeaders(t, liveShop) })
 			t.Run("payment through Caddy", func(t *testing.T) { testPaymentThroughCaddy(t, sandboxShop, sb) })
-			t.Run("CinetPay's decimal amounts", func(t *testing.T) { testDecimalAmounts(t, sandboxShop, sb) })
+			// the same shop, unchanged, behind a legacy Checkout v2 block
+			t.Run("on Checkout v2", func(t *testing.T) {
+				startCaddy(t, ex.lang, sandboxShop.port, sbURL, true)
+				t.Run("payment through Caddy", func(t *testing.T) { testPaymentThroughCaddy(t, sandboxShop, sb) })
+				t.Run("CinetPay's decimal amounts", func(t *testing.T) { testDecimalAmounts(t, sandboxShop, sb) })
+			})
 			t.Run("refused deliveries", func(t *testing.T) { testRefusedDeliveries(t, liveShop) })
 			t.Run("accepted signatures", func(t *testing.T) { testAcceptedSignatures(t, liveShop) })
 			t.Run("redelivery and key rotation", func(t *testing.T) { testRedeliveryAndRotation(t, liveShop) })
@@ -332,7 +342,8 @@ func (s *shopProc) do(t *testing.T, method, path string, h http.Header) (int, st
 // ---- Caddy and the sandbox -----------------------------------------------------------------------
 
 func startSandbox(t *testing.T) (*sandbox.Server, string) {
-	sb := sandbox.New(sandbox.Config{Merchants: []sandbox.Merchant{{SiteID: siteID, APIKey: apiKey, SecretKey: secretKey}}})
+	sb := sandbox.New(sandbox.Config{Merchants: []sandbox.Merchant{{SiteID: siteID, APIKey: apiKey, SecretKey: secretKey}},
+		Accounts: []sandbox.Account{{APIKey: v1Key, APIPassword: v1Password, Country: "CI"}}})
 	srv := httptest.NewServer(sb)
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { _ = sb.Close() })
@@ -340,21 +351,35 @@ func startSandbox(t *testing.T) (*sandbox.Server, string) {
 }
 
 // startCaddy loads the example's own Caddyfile into the in-process Caddy, its values given through
-// the environment as the README says.
-func startCaddy(t *testing.T, lang, shopPort, endpoint string) {
+// the environment as the README says. With v2, the Caddyfile's credentials are those of a legacy
+// Checkout v2 account, as the README tells such merchants to write them.
+func startCaddy(t *testing.T, lang, shopPort, endpoint string, v2 bool) {
 	t.Helper()
 	storageDir := t.TempDir()
 	for k, v := range map[string]string{
 		"SITE_PORT": sitePort, "CADDY_ADMIN": "localhost:" + strconv.Itoa(adminPort),
 		"CINETPAY_STORAGE": storageDir, "CINETPAY_ENDPOINT": endpoint, "SHOP_PORT": shopPort,
-		"CINETPAY_API_KEY": apiKey, "CINETPAY_SITE_ID": siteID, "CINETPAY_SECRET_KEY": secretKey,
+		"CINETPAY_API_KEY": v1Key, "CINETPAY_API_PASSWORD": v1Password,
 		"SIGNING_KEY_ID": keyID, "SIGNING_KEY": signingKey,
 	} {
 		t.Setenv(k, v)
 	}
-	cfg, err := os.ReadFile(filepath.Join(lang, "Caddyfile"))
+	raw, err := os.ReadFile(filepath.Join(lang, "Caddyfile"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	cfg := string(raw)
+	adminSite = v1Account
+	if v2 {
+		t.Setenv("CINETPAY_API_KEY", apiKey)
+		t.Setenv("CINETPAY_SITE_ID", siteID)
+		t.Setenv("CINETPAY_SECRET_KEY", secretKey)
+		v1Lines := "\t\tapi_password {env.CINETPAY_API_PASSWORD}\n\t\tcountry {$CINETPAY_COUNTRY:CI}\n"
+		if !strings.Contains(cfg, v1Lines) {
+			t.Fatalf("%s/Caddyfile: no v1 credentials to replace", lang)
+		}
+		cfg = strings.Replace(cfg, v1Lines, "\t\tsite_id {env.CINETPAY_SITE_ID}\n\t\tsecret_key {env.CINETPAY_SECRET_KEY}\n", 1)
+		adminSite = siteID
 	}
 	// load a config without the module afterwards, so the store closes before its directory goes
 	t.Cleanup(func() {
@@ -368,11 +393,14 @@ func startCaddy(t *testing.T, lang, shopPort, endpoint string) {
 	})
 	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: adminPort,
 		LoadRequestTimeout: 30 * time.Second, TestRequestTimeout: 30 * time.Second})
-	tester.InitServer(string(cfg), "caddyfile")
+	tester.InitServer(cfg, "caddyfile")
 	if t.Failed() {
 		t.FailNow()
 	}
 }
+
+// adminSite is where the payments of the Caddy startCaddy loaded are stored.
+var adminSite = v1Account
 
 // client talks to the shops directly.
 var client = &http.Client{Timeout: 30 * time.Second}
@@ -530,7 +558,7 @@ func testCheckoutHeaders(t *testing.T, s *shopProc) {
 // adminPayment reads a payment through Caddy's admin API.
 func adminPayment(t *testing.T, txid string) storage.Payment {
 	t.Helper()
-	resp, err := client.Get(adminURL + "/cinetpay/payments/" + siteID + "/" + txid)
+	resp, err := client.Get(adminURL + "/cinetpay/payments/" + adminSite + "/" + txid)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,10 +41,11 @@ var (
 // stepTimeout bounds each browser step and each wait; generous, nothing here measures speed.
 const stepTimeout = 60 * time.Second
 
-// startDemo loads examples/demo/Caddyfile into an in-process Caddy with this package's ports
+// startDemo loads a demo Caddyfile (Caddyfile: CinetPay's current API; Caddyfile.v2: Checkout
+// v2) into an in-process Caddy with this package's ports
 // and data dir (a fresh one unless given), and unloads it at the end of the test so the stores
 // close before the temporary directories are removed.
-func startDemo(t *testing.T, data string) string {
+func startDemo(t *testing.T, caddyfile, data string) string {
 	t.Helper()
 	if data == "" {
 		data = t.TempDir()
@@ -54,7 +55,7 @@ func startDemo(t *testing.T, data string) string {
 	t.Setenv("DEMO_SANDBOX_PORT", fmt.Sprint(sandboxPort))
 	t.Setenv("DEMO_SHOP_PORT", fmt.Sprint(backendPort))
 	t.Setenv("DEMO_DATA", data)
-	cfg, err := os.ReadFile("Caddyfile")
+	cfg, err := os.ReadFile(caddyfile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +181,19 @@ var statusRe = regexp.MustCompile(`id="status"[^>]*>([A-Z]+)<`)
 // then reloads the config on the same data directory (a restart) and checks that the orders
 // and the module's payments are kept.
 func TestDemoHTTP(t *testing.T) {
-	data := startDemo(t, "")
+	for _, d := range demos {
+		t.Run(d.api, func(t *testing.T) { testDemoHTTP(t, d) })
+	}
+}
+
+// demos are the demo's two Caddyfiles, and the sandbox's payment page path on each.
+var demos = []struct{ api, caddyfile, page string }{
+	{"v1", "Caddyfile", "/payment/"},
+	{"v2", "Caddyfile.v2", "/pay/"},
+}
+
+func testDemoHTTP(t *testing.T, d struct{ api, caddyfile, page string }) {
+	data := startDemo(t, d.caddyfile, "")
 	noRedirect := &http.Client{Timeout: stepTimeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	client := &http.Client{Timeout: stepTimeout}
@@ -193,7 +206,7 @@ func TestDemoHTTP(t *testing.T) {
 		}
 		resp.Body.Close()
 		loc := resp.Header.Get("Location")
-		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, sandboxURL+"/pay/") {
+		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, sandboxURL+d.page) {
 			t.Fatalf("checkout: %d to %q, want 303 to the sandbox", resp.StatusCode, loc)
 		}
 		for name := range resp.Header {
@@ -201,25 +214,24 @@ func TestDemoHTTP(t *testing.T) {
 				t.Errorf("%s reached the browser", name)
 			}
 		}
-		// the customer's choice on the payment page; the answer is the auto-submitted return form
+		// the customer's choice on the payment page; the answer is the auto-submitted return
+		// form (Checkout v2), or a redirect to success_url / failed_url (current API)
 		resp, err = client.PostForm(loc, url.Values{"action": {action}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		m := regexp.MustCompile(`id="return-form" method="post" action="([^"]+)"`).FindSubmatch(body)
-		if m == nil {
-			t.Fatalf("no return form in the sandbox's answer: %s", body)
-		}
-		action2 := strings.ReplaceAll(string(m[1]), "&amp;", "&")
-		txid := regexp.MustCompile(`name="transaction_id" value="([A-Za-z0-9]+)"`).FindSubmatch(body)
-		resp, err = client.PostForm(action2, url.Values{"transaction_id": {string(txid[1])}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		page, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		if m := regexp.MustCompile(`id="return-form" method="post" action="([^"]+)"`).FindSubmatch(page); m != nil {
+			action2 := strings.ReplaceAll(string(m[1]), "&amp;", "&")
+			txid := regexp.MustCompile(`name="transaction_id" value="([A-Za-z0-9]+)"`).FindSubmatch(page)
+			resp, err = client.PostForm(action2, url.Values{"transaction_id": {string(txid[1])}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			page, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
 		if st := statusRe.FindSubmatch(page); st == nil || string(st[1]) != wantStatus {
 			t.Fatalf("return page: %d, status %q, want %s", resp.StatusCode, st, wantStatus)
 		}
@@ -246,7 +258,7 @@ func TestDemoHTTP(t *testing.T) {
 
 	// a restart on the same data: orders, applied event ids and payments are kept
 	unloadCaddy(t)
-	startDemo(t, data)
+	startDemo(t, d.caddyfile, data)
 	v := getOrders(t)
 	if len(v.Orders) != 2+len(decimals) {
 		t.Fatalf("after a restart: %d orders, want %d", len(v.Orders), 2+len(decimals))
@@ -427,9 +439,18 @@ func TestBrowserDemo(t *testing.T) {
 		}
 		t.Skip(msg)
 	}
-	startDemo(t, "")
+	for _, d := range demos {
+		t.Run(d.api, func(t *testing.T) { testBrowserDemo(t, chrome, d.caddyfile, d.page) })
+	}
+}
+
+func testBrowserDemo(t *testing.T, chrome, caddyfile, pagePath string) {
+	startDemo(t, caddyfile, "")
 	b := newBrowser(t, chrome)
-	b.dir = screenshotDir(t)
+	b.dir = filepath.Join(screenshotDir(t), filepath.Base(t.Name()))
+	if err := os.MkdirAll(b.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
 
 	// 1. the shop
@@ -439,7 +460,7 @@ func TestBrowserDemo(t *testing.T) {
 
 	// 2. pay → the sandbox's payment page
 	b.do("clicking Pay", chromedp.Click(chromedp.CSS("#pay")))
-	b.waitPage(sandboxURL+"/pay/", "#accept", "")
+	b.waitPage(sandboxURL+pagePath, "#accept", "")
 	if got := b.text("#amount"); got != "5000 XOF" {
 		t.Errorf("sandbox amount %q, want 5000 XOF", got)
 	}
@@ -461,7 +482,7 @@ func TestBrowserDemo(t *testing.T) {
 	b.do("back to the shop", chromedp.Click(chromedp.CSS("#back-shop")))
 	b.waitPage(shopURL+"/", "#pay", "")
 	b.do("clicking Pay again", chromedp.Click(chromedp.CSS("#pay")))
-	b.waitPage(sandboxURL+"/pay/", "#refuse", "")
+	b.waitPage(sandboxURL+pagePath, "#refuse", "")
 	b.do("clicking refuse", chromedp.Click(chromedp.CSS("#refuse")))
 	b.waitPage(shopURL+"/cinetpay/return", "#status", "REFUSED")
 	refused := b.text("#order-id")
