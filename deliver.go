@@ -5,10 +5,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/caddy-cinetpay/caddy-cinetpay/engine"
 	"github.com/caddy-cinetpay/caddy-cinetpay/httpsig"
 	"github.com/caddy-cinetpay/caddy-cinetpay/storage"
 )
@@ -35,17 +35,7 @@ func (sc *siteConfig) send(ctx context.Context, d *storage.Delivery) (int, time.
 	return resp.StatusCode, parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()), nil
 }
 
-// parseRetryAfter reads a Retry-After of seconds or an HTTP date; 0 if absent or bad.
+// parseRetryAfter reads a shop's Retry-After of seconds or an HTTP date; 0 if absent or bad.
 func parseRetryAfter(v string, t time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second
-	}
-	if at, err := http.ParseTime(v); err == nil {
-		return max(at.Sub(t), 0)
-	}
-	return 0
+	return engine.ParseRetryAfter(v, t, engine.MaxRetryAfter)
 }

@@ -1,7 +1,8 @@
 // Package cinetpay is a small client for CinetPay Checkout v2
-// (https://api-checkout.cinetpay.com), written with the standard library
-// only. It knows nothing about Caddy: the HTTP handler of this repository and
-// the sandbox both build on it.
+// (https://api-checkout.cinetpay.com), written with the standard library and
+// this repository's plain-Go packages. It knows nothing about Caddy: the HTTP
+// handler of this repository and the sandbox both build on it, and [Provider]
+// is Checkout v2 as the payment engine (package engine) uses it.
 //
 // A CinetPay payment has three steps, and this package covers each of them:
 //

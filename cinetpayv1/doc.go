@@ -1,8 +1,9 @@
 // Package cinetpayv1 is a client for CinetPay's current API, "API v1"
 // (https://api.cinetpay.co, sandbox https://api.cinetpay.net), written with
-// the standard library only. It knows nothing about Caddy: the HTTP handler
-// of this repository and the sandbox both build on it. The legacy Checkout v2
-// API lives in package cinetpay.
+// the standard library and this repository's plain-Go packages. It knows
+// nothing about Caddy: the HTTP handler of this repository and the sandbox
+// both build on it, and [Provider] is the API as the payment engine (package
+// engine) uses it. The legacy Checkout v2 API lives in package cinetpay.
 //
 // A merchant account has an api_key (sk_live_… or sk_test_…) and an
 // api_password, one pair per country. A payment has three steps:

@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/caddy-cinetpay/caddy-cinetpay/engine"
 )
 
 // maxResponseBody bounds how much of an answer is read; a longer answer is
@@ -185,34 +186,7 @@ func trim(f flexString) string { return strings.TrimSpace(string(f)) }
 // parseRetryAfter parses a Retry-After value, delay-seconds or HTTP date,
 // into a positive duration capped at maxRetryAfter; 0 when absent or bad.
 func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if v[0] >= '0' && v[0] <= '9' {
-		for i := 0; i < len(v); i++ {
-			if v[i] < '0' || v[i] > '9' {
-				return 0
-			}
-		}
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n > int64(maxRetryAfter/time.Second) {
-			return maxRetryAfter
-		}
-		return time.Duration(n) * time.Second
-	}
-	t, err := http.ParseTime(v)
-	if err != nil {
-		return 0
-	}
-	d := t.Sub(now)
-	switch {
-	case d <= 0:
-		return 0
-	case d > maxRetryAfter:
-		return maxRetryAfter
-	}
-	return d.Round(time.Second)
+	return engine.ParseRetryAfter(v, now, maxRetryAfter)
 }
 
 // cleanText makes s safe for a log line: valid UTF-8, no control or format
