@@ -174,8 +174,14 @@ func (h *Handler) badToken(e *storeEntry, r *http.Request, txid string, ours boo
 		h.logger.Warn(what, zap.String("remote_ip", remoteIP(r)), zap.String("transaction_id", txid))
 		return
 	}
-	h.logger.Error(what+" for one of our pending payments: "+hint+"; re-checking the payment",
-		zap.String("remote_ip", remoteIP(r)), zap.String("transaction_id", txid))
+	if h.site.api == apiV1 && p.NotifyToken == "" {
+		// its start got no usable answer, so its notify_token was never known
+		h.logger.Warn("notification for a payment whose start got no usable answer (no notify_token to check it with); re-checking the payment",
+			zap.String("remote_ip", remoteIP(r)), zap.String("transaction_id", txid))
+	} else {
+		h.logger.Error(what+" for one of our pending payments: "+hint+"; re-checking the payment",
+			zap.String("remote_ip", remoteIP(r)), zap.String("transaction_id", txid))
+	}
 	// the re-checker makes the check (after the quiet period, if one runs)
 	by := engine.Now()
 	if end, quiet := engine.QuietUntil(&p, by); quiet {

@@ -215,6 +215,14 @@ func TestV1UnknownStarts(t *testing.T) {
 	}
 	txid := ps[0].TransactionID
 	waitFor(t, 10*time.Second, func() bool { tx, ok := e.sb.Transaction(txid); return ok && tx.V1 != nil })
+	// its notify_token never reached the module: its notifications cannot be authenticated (401),
+	// and each asks for an early re-check instead
+	if resp, _ := e.notifyV1(txid, e.notifyToken(txid)); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("notification of an unknown start: %d", resp.StatusCode)
+	}
+	if p := e.payment(testV1Account, txid); p.NextCheck.After(clk.now()) {
+		t.Fatalf("no early re-check: next at %v: %+v", p.NextCheck.Sub(clk.now()), p)
+	}
 	clk.advance(31 * time.Second)
 	e.waitState(txid, storage.StatePending, 10*time.Second)
 	e.sb.SetFaults(sandbox.Faults{Notify: &sandbox.NotifyFault{Lost: true}})
