@@ -9,7 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddytest"
 )
 
-// TestAdaptSpecExample adapts the Caddyfile of SPEC §2, as written there.
+// TestAdaptSpecExample adapts the Checkout v2 block of the README ("Caddyfile reference").
 func TestAdaptSpecExample(t *testing.T) {
 	in, err := os.ReadFile("testdata/caddyfile_adapt/spec_example.caddyfile")
 	if err != nil {

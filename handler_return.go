@@ -24,9 +24,9 @@ var txidRe = regexp.MustCompile(`^[A-Za-z0-9]{1,64}$`)
 // maxReturnBody bounds the form CinetPay posts on return.
 const maxReturnBody = 16 << 10
 
-// serveReturn handles the customer's return (SPEC §7). CinetPay's POST becomes a 303 to a
-// same-site GET (so the shop sees its session cookie and no cross-site POST); the GET goes to
-// the shop with the payment's verified status in signed headers. Nothing here changes an order:
+// serveReturn handles the customer's return (README, "3. The return page"). CinetPay's POST
+// becomes a 303 to a same-site GET (so the shop sees its session cookie and no cross-site POST);
+// the GET goes to the shop with the payment's verified status in signed headers. Nothing here changes an order:
 // return pages are for display, deliveries are for changes.
 func (h *Handler) serveReturn(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)

@@ -2,7 +2,7 @@
 // hardened CinetPay Checkout v2 integration in front of any shop: it starts payments from a
 // shop's Cinetpay-* response headers, verifies CinetPay's notifications with the x-token HMAC and
 // /v2/payment/check, stores every payment in Badger, and delivers each result once to the shop
-// as RFC 9421-signed headers. See README.md and SPEC.md.
+// as RFC 9421-signed headers. See README.md.
 package caddycinetpay
 
 import (

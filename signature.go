@@ -13,7 +13,8 @@ import (
 // shop can verify without compiling Caddy in. These aliases let code that already imports this
 // module use them from here.
 
-// Verifier checks the signed headers the module sends to a shop (SPEC §8); see httpsig.Verifier.
+// Verifier checks the signed headers the module sends to a shop (README, "2. Deliveries"); see
+// httpsig.Verifier.
 type Verifier = httpsig.Verifier
 
 // VerifiedResult is what a verified delivery or return page says; see httpsig.Result.

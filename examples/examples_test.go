@@ -511,7 +511,7 @@ func refused(code int) bool { return code == http.StatusUnauthorized || code == 
 
 // ---- the tests ---------------------------------------------------------------------------------------
 
-// testCheckoutHeaders: the shop's checkout answer carries the intent of SPEC §3, text
+// testCheckoutHeaders: the shop's checkout answer carries the intent of the README's "1. Checkout", text
 // percent-encoded the same way in every language, and creates the order.
 func testCheckoutHeaders(t *testing.T, s *shopProc) {
 	resp, err := client.PostForm(s.url+"/checkout", nil)
@@ -690,7 +690,7 @@ func assertUntouched(t *testing.T, s *shopProc, id, after string) {
 	}
 }
 
-// testRefusedDeliveries: every delivery breaking a rule of SPEC §8 is answered 401 (or 403) and
+// testRefusedDeliveries: every delivery breaking a rule of the README's "2. Deliveries" is answered 401 (or 403) and
 // changes nothing; the same delivery signed correctly is then applied.
 func testRefusedDeliveries(t *testing.T, s *shopProc) {
 	id := s.checkout(t)

@@ -1,5 +1,6 @@
-// Package httpsig signs and verifies the headers caddy-cinetpay sends to a shop (SPEC §8):
-// RFC 9421 HTTP Message Signatures with hmac-sha256, under the label "cinetpay".
+// Package httpsig signs and verifies the headers caddy-cinetpay sends to a shop (README,
+// "2. Deliveries"): RFC 9421 HTTP Message Signatures with hmac-sha256, under the label
+// "cinetpay".
 //
 // A Go shop imports this package alone (it has no Caddy dependency) and calls Verifier.Verify on
 // every delivery and return page:

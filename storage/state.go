@@ -1,6 +1,6 @@
 package storage
 
-// State is the state of one payment (SPEC §4).
+// State is the state of one payment (README, "How it works").
 //
 //	INIT ─▶ PENDING ─▶ ACCEPTED | MISMATCH | DUPLICATE     (final, never change)
 //	  │        │──▶ REFUSED ──▶ ACCEPTED (late success)
@@ -31,7 +31,7 @@ const (
 	StateUnknown State = "UNKNOWN"
 )
 
-// States lists every state, in the order of SPEC §4.
+// States lists every state, in the order of the README ("How it works").
 var States = []State{StateInit, StatePending, StateAccepted, StateRefused, StateMismatch,
 	StateDuplicate, StateExpired, StateFailed, StateUnknown}
 

@@ -1,7 +1,8 @@
-// Package storage keeps the payments and deliveries of caddy-cinetpay (SPEC §9) in Badger:
-// one database per directory, writes synced to disk, keys namespaced by CinetPay site_id. Every
-// state change of SPEC §4 is a compare-and-set in one transaction together with the delivery it
-// causes, so a result is on disk before anyone is told about it and is delivered at least once.
+// Package storage keeps the payments and deliveries of caddy-cinetpay (README, "Operating it")
+// in Badger: one database per directory, writes synced to disk, keys namespaced by site (the
+// CinetPay site_id or account). Every state change (README, "How it works") is a compare-and-set
+// in one transaction together with the delivery it causes, so a result is on disk before anyone
+// is told about it and is delivered at least once.
 //
 // The package is plain Go: it knows nothing of Caddy or of CinetPay's wire format. Times are
 // passed in by the caller, so tests can drive the clock.
@@ -60,7 +61,7 @@ type Claim struct {
 	Environment string
 	Now         time.Time
 	// ReuseWindow: a PENDING payment of the order younger than this, with the same amount and
-	// currency, is handed back instead of starting a second one (SPEC §3: 15 minutes).
+	// currency, is handed back instead of starting a second one (README, "1. Checkout": 15 minutes).
 	ReuseWindow time.Duration
 	// InitGrace: an INIT payment younger than this is a start in progress; an older one is
 	// stale (the process died during the call) and the re-checker resolves it then.

@@ -239,7 +239,7 @@ func (s *shop) checkout(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	// Caddy replaces this answer with a 303 to CinetPay's payment page (SPEC §3).
+	// Caddy replaces this answer with a 303 to CinetPay's payment page (README, "1. Checkout").
 	h := w.Header()
 	h.Set("Cinetpay-Amount", strconv.FormatInt(p.Amount, 10))
 	h.Set("Cinetpay-Order-Id", id)

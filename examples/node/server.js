@@ -40,7 +40,7 @@ function parseKeys(s) {
   return keys;
 }
 
-// ---- Signature verification (SPEC §8: RFC 9421, hmac-sha256, label "cinetpay") ----------------
+// ---- Signature verification (README, "2. Deliveries": RFC 9421, hmac-sha256, label "cinetpay") ----------------
 
 // parseDictionary parses an RFC 8941 dictionary (as Signature-Input and Signature are) into a
 // Map of key → { list?: [{item, params}], item?, params }. Items are { type, value }.
@@ -336,7 +336,7 @@ function checkout(res, form) {
     db.orders[id] = { id, product, description: p.name, amount: p.amount, currency: 'XOF', status: 'awaiting_payment',
       transaction_id: null, events: [], flags: [], created_at: new Date().toISOString() };
   });
-  // Caddy replaces this answer with a 303 to CinetPay's payment page (SPEC §3).
+  // Caddy replaces this answer with a 303 to CinetPay's payment page (README, "1. Checkout").
   res.setHeader('Cinetpay-Amount', String(p.amount));
   res.setHeader('Cinetpay-Order-Id', id);
   res.setHeader('Cinetpay-Currency', 'XOF');

@@ -47,7 +47,7 @@ function signing_keys(): array
     return $keys;
 }
 
-// ---- Signature verification (SPEC §8: RFC 9421, hmac-sha256, label "cinetpay") ------------------
+// ---- Signature verification (README, "2. Deliveries": RFC 9421, hmac-sha256, label "cinetpay") ------------------
 
 // Parses an RFC 8941 dictionary, as Signature-Input and Signature are. Items are
 // ['t' => type, 'v' => value] (types string, token, integer, decimal, bytes, boolean); a member is
@@ -476,7 +476,7 @@ function checkout(): void
             'currency' => 'XOF', 'status' => 'awaiting_payment', 'transaction_id' => null, 'events' => [],
             'flags' => [], 'created_at' => gmdate('c')];
     });
-    // Caddy replaces this answer with a 303 to CinetPay's payment page (SPEC §3).
+    // Caddy replaces this answer with a 303 to CinetPay's payment page (README, "1. Checkout").
     header("Cinetpay-Amount: $amount");
     header("Cinetpay-Order-Id: $id");
     header('Cinetpay-Currency: XOF');

@@ -53,7 +53,7 @@ def parse_keys(s):
 
 KEYS = parse_keys(os.environ.get("SIGNING_KEYS", ""))
 
-# ---- Signature verification (SPEC §8: RFC 9421, hmac-sha256, label "cinetpay") -----------------
+# ---- Signature verification (README, "2. Deliveries": RFC 9421, hmac-sha256, label "cinetpay") -----------------
 #
 # Items are (type, value) with type "string", "token", "integer", "decimal", "bytes" or "boolean";
 # parameters are dicts (insertion-ordered); a dictionary member is (item or list of (item, params),
@@ -462,7 +462,7 @@ class Shop(BaseHTTPRequestHandler):
                        (order_id, product, name, amount, now_iso()))
         finally:
             db.close()
-        # Caddy replaces this answer with a 303 to CinetPay's payment page (SPEC §3).
+        # Caddy replaces this answer with a 303 to CinetPay's payment page (README, "1. Checkout").
         self.send(200, f"order {order_id} created\n", headers=[
             ("Cinetpay-Amount", str(amount)),
             ("Cinetpay-Order-Id", order_id),

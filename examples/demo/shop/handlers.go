@@ -31,7 +31,7 @@ func (s *Shop) serveHome(w http.ResponseWriter, r *http.Request) error {
 }
 
 // serveCheckout creates an order and answers with the Cinetpay-* headers that ask the cinetpay
-// module in front to start its payment (SPEC §3).
+// module in front to start its payment (README, "1. Checkout").
 func (s *Shop) serveCheckout(w http.ResponseWriter, r *http.Request) error {
 	if !allow(w, r, http.MethodPost) {
 		return nil
@@ -86,7 +86,7 @@ func pctEncode(s string) string {
 	return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
 }
 
-// Statuses a delivery can carry (SPEC §4; PENDING only on return pages).
+// Statuses a delivery can carry (README, "How it works"; PENDING only on return pages).
 var deliveryStatuses = []string{"ACCEPTED", "REFUSED", "EXPIRED", "MISMATCH", "DUPLICATE"}
 
 // serveWebhook receives a delivery: verify, compare with the order, apply once.

@@ -4,7 +4,7 @@
 //
 //   - GET  /                 the shop page: one product and a Pay button (a form POST /checkout)
 //   - POST /checkout         creates an order on disk and answers 200 with the Cinetpay-*
-//     headers of SPEC §3; the cinetpay module in front turns the answer into the 303 to the
+//     headers of the README's "1. Checkout"; the cinetpay module in front turns the answer into the 303 to the
 //     payment page
 //   - POST /cinetpay/webhook deliveries: verified with httpsig.Verifier (tag cinetpay-notify),
 //     compared with the order, applied once per event id, in one atomic write
