@@ -131,28 +131,26 @@ func (e *Engine) checkOnce(s *Site, txid string, prio int) (storage.UpdateResult
 	}
 	at := Now()
 	grace := s.StartGrace()
-	res, uerr := e.store.Update(s.ID, txid, at, func(p *storage.Payment) error {
-		if p.State == storage.StateInit {
-			return ErrStartInProgress
-		}
-		p.LastCheck = at
-		applyCheck(p, ans, err, at, grace)
-		return nil
-	})
 	if err != nil {
 		metricChecks.WithLabelValues("no_answer").Inc()
 	} else {
 		metricChecks.WithLabelValues(ans.Verdict.String()).Inc()
 	}
+	var unusable error
+	res, uerr := e.store.Update(s.ID, txid, at, func(p *storage.Payment) error {
+		if p.State == storage.StateInit {
+			return ErrStartInProgress
+		}
+		p.LastCheck = at
+		unusable = applyCheck(p, ans, err, at, grace)
+		return nil
+	})
 	if uerr != nil {
 		return res, uerr
 	}
 	e.changed(s, res)
-	if err == nil && ans.Verdict == NotFound && res.Payment.State != storage.StateFailed {
-		err = errors.New("CinetPay does not know the transaction")
-	}
-	if err != nil {
-		return res, fmt.Errorf("%w: %v", ErrNoAnswer, err)
+	if unusable != nil {
+		return res, fmt.Errorf("%w: %v", ErrNoAnswer, unusable)
 	}
 	return res, nil
 }
@@ -188,8 +186,10 @@ func (e *Engine) changed(s *Site, res storage.UpdateResult) {
 }
 
 // applyCheck decides what a status answer means for a payment and schedules its next re-check.
-// ans is nil when err says why there is no usable answer. grace is the site's start grace.
-func applyCheck(p *storage.Payment, ans *Answer, err error, at time.Time, grace time.Duration) {
+// ans is nil when err says why there is no usable answer. grace is the site's start grace. It
+// returns why the answer could not be used (nil when it was): err, or an unknown transaction
+// that is not an UNKNOWN start past its grace.
+func applyCheck(p *storage.Payment, ans *Answer, err error, at time.Time, grace time.Duration) error {
 	due := !p.NextCheck.IsZero() && !at.Before(p.NextCheck)
 	if err == nil && ans.Verdict == NotFound {
 		// an UNKNOWN start CinetPay never saw, once no late answer to it can come: never charged
@@ -197,7 +197,7 @@ func applyCheck(p *storage.Payment, ans *Answer, err error, at time.Time, grace 
 			p.LastAnswer, p.NoAnswerSince = at, time.Time{}
 			p.LastCheckResult = ans.Summary
 			p.State, p.Note, p.NextCheck = storage.StateFailed, "unknown to CinetPay", time.Time{}
-			return
+			return nil
 		}
 		err = errors.New("CinetPay does not know the transaction")
 	}
@@ -207,7 +207,7 @@ func applyCheck(p *storage.Payment, ans *Answer, err error, at time.Time, grace 
 			p.NoAnswerSince = at
 		}
 		scheduleNoAnswer(p, at, due)
-		return
+		return err
 	}
 	p.LastAnswer, p.NoAnswerSince = at, time.Time{}
 	p.LastCheckResult = ans.Summary
@@ -220,17 +220,17 @@ func applyCheck(p *storage.Payment, ans *Answer, err error, at time.Time, grace 
 		} else {
 			p.State, p.Note = storage.StateMismatch, "check: amount or currency differ"
 		}
-		return
+		return nil
 	case Refused:
 		if p.State == storage.StatePending || p.State == storage.StateUnknown {
 			p.State, p.Note, p.Confirmed = storage.StateRefused, "check", &conf
 			p.Checks, p.NextCheck = 0, at.Add(RefusedFirst)
-			return
+			return nil
 		}
 	case Expired:
 		if p.State == storage.StatePending || p.State == storage.StateUnknown {
 			p.State, p.Note, p.NextCheck = storage.StateExpired, "expired at CinetPay", time.Time{}
-			return
+			return nil
 		}
 	default:
 		if p.State == storage.StateUnknown {
@@ -238,6 +238,7 @@ func applyCheck(p *storage.Payment, ans *Answer, err error, at time.Time, grace 
 		}
 	}
 	schedule(p, at, due)
+	return nil
 }
 
 // amountIs reports whether a canonical amount is the integer n.

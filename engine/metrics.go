@@ -5,13 +5,13 @@ import "github.com/prometheus/client_golang/prometheus"
 // Metrics of the engine, created once; the Caddy module registers Collectors in the registry
 // of every config. Labels are bounded: no ids.
 var (
-	metricStarts = counterVec("payment_starts_total", "result",
+	metricStarts = CounterVec("payment_starts_total", "result",
 		"Payment starts by result: started, reused, paid, invalid, refused, rate_limited, unknown, interrupted.")
-	metricChecks = counterVec("checks_total", "result",
+	metricChecks = CounterVec("checks_total", "result",
 		"Status calls to CinetPay by verdict: accepted, refused, expired, pending, not_found, no_answer.")
-	metricStates = counterVec("state_changes_total", "state",
+	metricStates = CounterVec("state_changes_total", "state",
 		"Payment state changes by new state.")
-	metricDeliveries = counterVec("delivery_attempts_total", "result",
+	metricDeliveries = CounterVec("delivery_attempts_total", "result",
 		"Delivery attempts to the shop by result: delivered, retry, given_up.")
 	metricAPIDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: "caddy", Subsystem: "cinetpay", Name: "api_call_duration_seconds",
@@ -22,10 +22,6 @@ var (
 
 // CounterVec is a caddy_cinetpay_* counter with one label.
 func CounterVec(name, label, help string) *prometheus.CounterVec {
-	return counterVec(name, label, help)
-}
-
-func counterVec(name, label, help string) *prometheus.CounterVec {
 	return prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "cinetpay", Name: name, Help: help}, []string{label})
 }
