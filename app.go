@@ -139,8 +139,6 @@ func (a *App) releaseLocked() error {
 // siteConfig is the resolved configuration of one handler's site: what the start, notify and
 // return paths use, and (eng) what the engine uses for this site.
 type siteConfig struct {
-	// api is apiV1 (CinetPay's current API) or apiV2 (Checkout v2)
-	api string
 	// siteID is what the site's payments are stored under: the v2 site_id or the v1 account
 	siteID        string
 	storageDir    string
@@ -151,9 +149,6 @@ type siteConfig struct {
 	publicURL     string
 	notifyURL     string
 	returnBase    string // public_url + return path
-	endpoint      string
-	endpointHost  string
-	environment   string
 	logger        *zap.Logger
 
 	// agree lists what handlers sharing a site id must agree on (secrets compared, never shown)
@@ -187,7 +182,6 @@ func (h *Handler) newSiteConfig() (*siteConfig, error) {
 	dir = filepath.Clean(dir)
 	public := strings.TrimRight(h.PublicURL, "/")
 	sc := &siteConfig{
-		api:           h.API,
 		siteID:        h.namespace(),
 		storageDir:    dir,
 		signer:        httpsig.Signer{KeyID: h.SigningKey.ID, Key: []byte(h.SigningKey.Key)},
@@ -196,22 +190,28 @@ func (h *Handler) newSiteConfig() (*siteConfig, error) {
 		publicURL:     public,
 		notifyURL:     public + h.Notify,
 		returnBase:    public + h.Return,
-		endpoint:      h.Endpoint,
-		endpointHost:  endpoint.Host,
-		environment:   envSandbox,
 		logger:        h.logger,
 		agree:         h.agreement(),
 	}
 	sc.agree["storage"] = dir
 	timeout := time.Duration(h.Timeout)
+	env := envSandbox
 	var prov engine.Provider
 	switch h.API {
 	case apiV1:
-		if cinetpayv1.IsLiveHost(endpoint.Hostname()) {
-			sc.environment = envLive
+		host := strings.ToLower(endpoint.Hostname())
+		if cinetpayv1.IsLiveHost(host) {
+			env = envLive
+		}
+		switch {
+		case cinetpayv1.IsLiveKey(h.APIKey) && host == "api.cinetpay.net":
+			h.logger.Warn("a sk_live_ api_key with CinetPay's test host: live keys belong to https://api.cinetpay.co", zap.String("account", sc.siteID))
+		case cinetpayv1.IsTestKey(h.APIKey) && host == "api.cinetpay.co":
+			h.logger.Warn("a sk_test_ api_key with CinetPay's live host: test keys belong to https://api.cinetpay.net", zap.String("account", sc.siteID))
 		}
 		country, _ := cinetpayv1.LookupCountry(h.Country)
 		prov = &cinetpayv1.Provider{
+			Endpoint: h.Endpoint,
 			API: &cinetpayv1.Client{
 				Endpoint:    h.Endpoint,
 				APIKey:      h.APIKey,
@@ -228,9 +228,10 @@ func (h *Handler) newSiteConfig() (*siteConfig, error) {
 		timeout *= 2
 	default:
 		if cinetpay.IsCinetPayHost(endpoint.Hostname()) {
-			sc.environment = envLive
+			env = envLive
 		}
 		prov = &cinetpay.Provider{
+			Endpoint: h.Endpoint,
 			API: &cinetpay.Client{
 				Endpoint:  h.Endpoint,
 				APIKey:    h.APIKey,
@@ -247,7 +248,7 @@ func (h *Handler) newSiteConfig() (*siteConfig, error) {
 	sc.eng = &engine.Site{
 		ID:              sc.siteID,
 		Provider:        prov,
-		Environment:     sc.environment,
+		Environment:     env,
 		Timeout:         timeout,
 		RateLimit:       h.RateLimit,
 		Deliver:         sc.send,

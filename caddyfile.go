@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/caddy-cinetpay/caddy-cinetpay/engine"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -265,7 +266,7 @@ func forwardHitsAddress(forward, key string) bool {
 		return false
 	}
 	if addr.Host == "" {
-		return isLoopbackHost(u.Hostname())
+		return engine.IsLoopbackHost(u.Hostname())
 	}
 	return strings.EqualFold(addr.Host, u.Hostname())
 }

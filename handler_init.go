@@ -15,7 +15,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-cinetpay/caddy-cinetpay/cinetpay"
-	"github.com/caddy-cinetpay/caddy-cinetpay/cinetpayv1"
 	"github.com/caddy-cinetpay/caddy-cinetpay/engine"
 	"github.com/caddy-cinetpay/caddy-cinetpay/storage"
 )
@@ -145,28 +144,12 @@ func (h *Handler) answerStart(r engine.StartResult) startOutcome {
 
 // redirectToPayment answers with the payment page, if it is where CinetPay's pages are.
 func (h *Handler) redirectToPayment(p storage.Payment) startOutcome {
-	if !h.site.paymentURLAllowed(p.PaymentURL) {
+	if !h.site.eng.Provider.PaymentURLAllowed(p.PaymentURL) {
 		h.logger.Error("CinetPay's payment_url is not on CinetPay's host (nor the endpoint's); not redirecting",
 			zap.String("transaction_id", p.TransactionID))
 		return startOutcome{status: http.StatusBadGateway, err: errPaymentURL, txid: p.TransactionID, state: p.State}
 	}
 	return startOutcome{location: p.PaymentURL, txid: p.TransactionID, state: p.State}
-}
-
-// paymentURLAllowed: https on CinetPay's host or the endpoint's, or (for a local endpoint) on
-// the endpoint's host and port.
-func (sc *siteConfig) paymentURLAllowed(raw string) bool {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || u.User != nil {
-		return false
-	}
-	if sc.api == apiV1 {
-		return cinetpayv1.PaymentURLAllowed(sc.endpoint, raw)
-	}
-	if isLoopbackHost(hostOnly(sc.endpointHost)) {
-		return strings.EqualFold(u.Host, sc.endpointHost) && (u.Scheme == "http" || u.Scheme == "https")
-	}
-	return u.Scheme == "https" && (cinetpay.IsCinetPayHost(u.Hostname()) || strings.EqualFold(u.Host, sc.endpointHost))
 }
 
 func hostOnly(hostport string) string {

@@ -72,7 +72,7 @@ func (h *Handler) serveNotify(w http.ResponseWriter, r *http.Request) error {
 		return answer(w, http.StatusForbidden, "wrong site")
 	case err != nil:
 		metricNotifications.WithLabelValues("bad_token").Inc()
-		h.badToken(e, r, txid, ours)
+		h.badToken(e, r, txid, ours, err)
 		return answer(w, http.StatusUnauthorized, "notification not authentic")
 	}
 	if !ours {
@@ -94,7 +94,7 @@ func (h *Handler) serveNotify(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := prov.VerifyFor(n, &p); err != nil {
 		metricNotifications.WithLabelValues("bad_token").Inc()
-		h.badToken(e, r, txid, ours)
+		h.badToken(e, r, txid, ours, err)
 		return answer(w, http.StatusUnauthorized, "notification not authentic")
 	}
 	repl.Set("http.cinetpay.order_id", p.OrderID)
@@ -156,32 +156,26 @@ func (h *Handler) notified(w http.ResponseWriter, repl *caddy.Replacer, txid str
 	return answer(w, http.StatusOK, "OK")
 }
 
-// badToken logs a notification whose x-token is missing or wrong. If it names one of our open
-// payments, a re-check is stored as due now (or at the end of the quiet period), and the
-// re-checker makes it: a wrong secret_key must not leave payments hanging.
-func (h *Handler) badToken(e *storeEntry, r *http.Request, txid string, ours bool) {
-	what := "notification with a missing or wrong x-token"
-	hint := "check secret_key (the Secret Key of the back office, not the API key)"
-	if h.site.api == apiV1 {
-		what, hint = "notification with a missing or wrong notify_token", "is another system posting to this notify path?"
-	}
+// badToken logs a notification that is not authentic (why says how, and what to fix). If it
+// names one of our open payments, a re-check is stored as due now (or at the end of the quiet
+// period), and the re-checker makes it: a wrong secret_key must not leave payments hanging.
+func (h *Handler) badToken(e *storeEntry, r *http.Request, txid string, ours bool, why error) {
 	if !ours {
-		h.logger.Warn(what, zap.String("remote_ip", remoteIP(r)))
+		h.logger.Warn("notification not authentic", zap.String("remote_ip", remoteIP(r)), zap.Error(why))
 		return
 	}
 	p, err := e.Store().Get(h.site.siteID, txid)
 	if err != nil || !(p.State.Open() || p.State == storage.StateRefused || p.State == storage.StateExpired) || p.State == storage.StateInit {
-		h.logger.Warn(what, zap.String("remote_ip", remoteIP(r)), zap.String("transaction_id", txid))
+		h.logger.Warn("notification not authentic", zap.String("remote_ip", remoteIP(r)),
+			zap.String("transaction_id", txid), zap.Error(why))
 		return
 	}
-	if h.site.api == apiV1 && p.NotifyToken == "" {
-		// its start got no usable answer, so its notify_token was never known
-		h.logger.Warn("notification for a payment whose start got no usable answer (no notify_token to check it with); re-checking the payment",
-			zap.String("remote_ip", remoteIP(r)), zap.String("transaction_id", txid))
-	} else {
-		h.logger.Error(what+" for one of our pending payments: "+hint+"; re-checking the payment",
-			zap.String("remote_ip", remoteIP(r)), zap.String("transaction_id", txid))
+	log := h.logger.Error
+	if errors.Is(why, engine.ErrUnverifiable) {
+		log = h.logger.Warn // a start that got no answer, not a forgery
 	}
+	log("notification not authentic for one of our pending payments: "+why.Error()+"; re-checking the payment",
+		zap.String("remote_ip", remoteIP(r)), zap.String("transaction_id", txid))
 	// the re-checker makes the check (after the quiet period, if one runs)
 	by := engine.Now()
 	if end, quiet := engine.QuietUntil(&p, by); quiet {

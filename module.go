@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -26,6 +25,7 @@ import (
 
 	"github.com/caddy-cinetpay/caddy-cinetpay/cinetpay"
 	"github.com/caddy-cinetpay/caddy-cinetpay/cinetpayv1"
+	"github.com/caddy-cinetpay/caddy-cinetpay/engine"
 )
 
 func init() {
@@ -219,16 +219,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.app.register(site); err != nil {
 		return err
 	}
-	if h.API == apiV1 {
-		host := strings.ToLower(hostOnly(site.endpointHost))
-		switch {
-		case cinetpayv1.IsLiveKey(h.APIKey) && host == "api.cinetpay.net":
-			h.logger.Warn("a sk_live_ api_key with CinetPay's test host: live keys belong to https://api.cinetpay.co", zap.String("account", site.siteID))
-		case cinetpayv1.IsTestKey(h.APIKey) && host == "api.cinetpay.co":
-			h.logger.Warn("a sk_test_ api_key with CinetPay's live host: test keys belong to https://api.cinetpay.net", zap.String("account", site.siteID))
-		}
-	}
-	if site.environment == envLive && !strings.HasPrefix(site.publicURL, "https://") {
+	if site.eng.Environment == envLive && !strings.HasPrefix(site.publicURL, "https://") {
 		h.logger.Warn("public_url is not https with the live CinetPay endpoint", zap.String("public_url", site.publicURL))
 	}
 	return nil
@@ -591,7 +582,7 @@ func parseEndpoint(raw string) (*url.URL, error) {
 	if err != nil {
 		return nil, err
 	}
-	if u.Scheme != "https" && !isLoopbackHost(u.Hostname()) {
+	if u.Scheme != "https" && !engine.IsLoopbackHost(u.Hostname()) {
 		return nil, errors.New("endpoint: must be https (http is allowed only on a loopback address, for a local sandbox)")
 	}
 	return u, nil
@@ -610,15 +601,6 @@ func parseBaseURL(field, raw string) (*url.URL, error) {
 		return nil, fmt.Errorf("%s: no query or fragment allowed", field)
 	}
 	return u, nil
-}
-
-// isLoopbackHost reports whether host (no port) is localhost or a loopback IP.
-func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // sameOrigin reports whether two URLs have the same host and effective port.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/caddy-cinetpay/caddy-cinetpay/engine"
@@ -17,6 +18,8 @@ import (
 type Provider struct {
 	// API is the Checkout v2 client (a *Client, or a test double).
 	API API
+	// Endpoint is the API's base URL: payment pages on its host are allowed too.
+	Endpoint string
 	// SiteID is the site's site_id; SecretKey the Secret Key that keys the x-token.
 	SiteID, SecretKey string
 	// NotifyURL is the site's notification address; ReturnBase its return address, to which
@@ -137,12 +140,26 @@ func (pv *Provider) ReadNotice(h http.Header, body []byte) (*engine.Notice, erro
 func (pv *Provider) Verify(n *engine.Notice) error {
 	d, ok := n.Data.(*notice)
 	if !ok || !ValidXToken(pv.SecretKey, d.fields, d.token) {
-		return engine.ErrForged
+		return fmt.Errorf("%w: missing or wrong x-token; check secret_key (the Secret Key of the back office, not the API key)", engine.ErrForged)
 	}
 	if d.fields["cpm_site_id"] != pv.SiteID {
 		return engine.ErrWrongSite
 	}
 	return nil
+}
+
+// PaymentURLAllowed implements engine.Provider: https on CinetPay's host or the endpoint's, or,
+// for a local endpoint, its own host and port.
+func (pv *Provider) PaymentURLAllowed(raw string) bool {
+	u, err := url.Parse(raw)
+	e, eerr := url.Parse(pv.Endpoint)
+	if err != nil || eerr != nil || u.Host == "" || u.User != nil {
+		return false
+	}
+	if engine.IsLoopbackHost(e.Hostname()) {
+		return strings.EqualFold(u.Host, e.Host) && (u.Scheme == "http" || u.Scheme == "https")
+	}
+	return u.Scheme == "https" && (IsCinetPayHost(u.Hostname()) || strings.EqualFold(u.Host, e.Host))
 }
 
 // VerifyFor implements engine.Provider: a Checkout v2 notification carries nothing to compare

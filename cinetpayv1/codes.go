@@ -1,9 +1,10 @@
 package cinetpayv1
 
 import (
-	"net"
 	"net/url"
 	"strings"
+
+	"github.com/caddy-cinetpay/caddy-cinetpay/engine"
 )
 
 // CinetPay's API hosts. One host serves every country: the account the
@@ -132,19 +133,10 @@ func PaymentURLAllowed(endpoint, paymentURL string) bool {
 		}
 	}
 	e, err := url.Parse(endpoint)
-	if err != nil || e.Host == "" || !isLoopbackHost(e.Hostname()) {
+	if err != nil || e.Host == "" || !engine.IsLoopbackHost(e.Hostname()) {
 		return false
 	}
 	return (p.Scheme == "http" || p.Scheme == "https") && strings.EqualFold(p.Host, e.Host)
-}
-
-// isLoopbackHost reports whether host is "localhost" or a loopback IP.
-func isLoopbackHost(host string) bool {
-	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // normalizeHost lower-cases an ASCII host name and removes one trailing dot;

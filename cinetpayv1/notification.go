@@ -87,30 +87,46 @@ func (n Notification) GoString() string { return n.String() }
 // transaction_id is compared with the one InitPayment returned. Each is at
 // most 255 bytes without control characters, kept exactly as sent.
 func ParseNotification(contentType string, body []byte) (Notification, error) {
-	if len(body) > MaxNotificationBody {
-		return Notification{}, fmt.Errorf("%w: larger than %d bytes", ErrBodyTooLarge, MaxNotificationBody)
-	}
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 {
-		return Notification{}, ErrEmptyBody
-	}
-	if !utf8.Valid(body) {
-		// encoding/json would replace invalid UTF-8 instead of failing.
-		return Notification{}, fmt.Errorf("%w: invalid UTF-8", ErrMalformedBody)
-	}
-	var (
-		f   notificationFields
-		err error
-	)
-	if isJSONNotification(contentType, body) {
-		f, err = parseJSONNotification(body)
-	} else {
-		f, err = parseFormNotification(body)
-	}
+	f, err := readNotification(contentType, body)
 	if err != nil {
 		return Notification{}, err
 	}
 	return f.notification()
+}
+
+// MerchantTransactionIDOf reads, by ParseNotification's rules, only the merchant_transaction_id
+// of a notification that may lack its other fields: one without a notify_token still names the
+// payment it claims to be about, so that it can be refused as not authentic rather than as
+// malformed. "" when the body names none (or is no notification at all).
+func MerchantTransactionIDOf(contentType string, body []byte) string {
+	f, err := readNotification(contentType, body)
+	if err != nil {
+		return ""
+	}
+	v := f.ids["merchant_transaction_id"]
+	if len(v) > maxNotificationField || hasControl(v) {
+		return ""
+	}
+	return v
+}
+
+// readNotification reads the fields of a notification body, before any field is required.
+func readNotification(contentType string, body []byte) (notificationFields, error) {
+	if len(body) > MaxNotificationBody {
+		return notificationFields{}, fmt.Errorf("%w: larger than %d bytes", ErrBodyTooLarge, MaxNotificationBody)
+	}
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return notificationFields{}, ErrEmptyBody
+	}
+	if !utf8.Valid(body) {
+		// encoding/json would replace invalid UTF-8 instead of failing.
+		return notificationFields{}, fmt.Errorf("%w: invalid UTF-8", ErrMalformedBody)
+	}
+	if isJSONNotification(contentType, body) {
+		return parseJSONNotification(body)
+	}
+	return parseFormNotification(body)
 }
 
 // notificationFields are the fields read from a body, before checks.

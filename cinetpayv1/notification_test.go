@@ -183,3 +183,18 @@ func TestValidNotifyToken(t *testing.T) {
 		}
 	}
 }
+
+func TestMerchantTransactionIDOf(t *testing.T) {
+	for _, c := range []struct{ ct, body, want string }{
+		{ctJSON, `{"merchant_transaction_id":"m1","transaction_id":"t1"}`, "m1"},
+		{ctForm, "merchant_transaction_id=m1", "m1"},
+		{ctJSON, `{"notify_token":"nt"}`, ""},
+		{ctJSON, `{"merchant_transaction_id":"m1","merchant_transaction_id":"m2"}`, ""},
+		{ctJSON, `not json`, ""},
+		{ctJSON, `{"merchant_transaction_id":"` + strings.Repeat("x", 300) + `"}`, ""},
+	} {
+		if got := MerchantTransactionIDOf(c.ct, []byte(c.body)); got != c.want {
+			t.Errorf("%s: %q, want %q", c.body, got, c.want)
+		}
+	}
+}

@@ -2,11 +2,9 @@ package cinetpayv1
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/caddy-cinetpay/caddy-cinetpay/engine"
@@ -19,6 +17,8 @@ import (
 type Provider struct {
 	// API is the client (a *Client, or a test double).
 	API API
+	// Endpoint is the API's base URL: a local endpoint's payment pages are allowed.
+	Endpoint string
 	// Country is the account's country: its currency is the only one taken, its calling code
 	// starts the customers' phone numbers.
 	Country Country
@@ -171,7 +171,7 @@ func (pv *Provider) ReadNotice(h http.Header, body []byte) (*engine.Notice, erro
 	n, err := ParseNotification(h.Get("Content-Type"), body)
 	if errors.Is(err, ErrMissingField) {
 		// a notification of ours without its notify_token is not authentic (401), not malformed
-		if id := idOf(h.Get("Content-Type"), body); id != "" {
+		if id := MerchantTransactionIDOf(h.Get("Content-Type"), body); id != "" {
 			return &engine.Notice{TransactionID: id, Data: &Notification{MerchantTransactionID: id}}, nil
 		}
 	}
@@ -179,22 +179,6 @@ func (pv *Provider) ReadNotice(h http.Header, body []byte) (*engine.Notice, erro
 		return nil, fmt.Errorf("%w: %v", engine.ErrMalformedNotice, err)
 	}
 	return &engine.Notice{TransactionID: n.MerchantTransactionID, Data: &n}, nil
-}
-
-// idOf is the merchant_transaction_id of a notification that lacks another field.
-func idOf(contentType string, body []byte) string {
-	var m map[string]any
-	if json.Unmarshal(body, &m) == nil {
-		id, _ := m["merchant_transaction_id"].(string)
-		return id
-	}
-	if strings.Contains(contentType, "json") {
-		return ""
-	}
-	if f, err := url.ParseQuery(string(body)); err == nil && len(f["merchant_transaction_id"]) == 1 {
-		return f.Get("merchant_transaction_id")
-	}
-	return ""
 }
 
 // Verify implements engine.Provider: a notification of the current API carries no signature;
@@ -207,11 +191,20 @@ func (pv *Provider) Verify(*engine.Notice) error { return nil }
 // re-checks settle it.
 func (pv *Provider) VerifyFor(n *engine.Notice, p *storage.Payment) error {
 	d, ok := n.Data.(*Notification)
-	if !ok || !ValidNotifyToken(p.NotifyToken, d.NotifyToken) {
+	if !ok {
 		return engine.ErrForged
 	}
+	if p.NotifyToken == "" {
+		return engine.ErrUnverifiable
+	}
+	if !ValidNotifyToken(p.NotifyToken, d.NotifyToken) {
+		return fmt.Errorf("%w: missing or wrong notify_token; is another system posting to this notify path?", engine.ErrForged)
+	}
 	if p.ProviderTransactionID != "" && d.TransactionID != "" && d.TransactionID != p.ProviderTransactionID {
-		return engine.ErrForged
+		return fmt.Errorf("%w: the notification names another CinetPay transaction than the payment's", engine.ErrForged)
 	}
 	return nil
 }
+
+// PaymentURLAllowed implements engine.Provider (see PaymentURLAllowed).
+func (pv *Provider) PaymentURLAllowed(raw string) bool { return PaymentURLAllowed(pv.Endpoint, raw) }

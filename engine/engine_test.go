@@ -54,6 +54,7 @@ func (f *fakeProvider) ReadNotice(http.Header, []byte) (*Notice, error) {
 }
 func (f *fakeProvider) Verify(*Notice) error                      { return nil }
 func (f *fakeProvider) VerifyFor(*Notice, *storage.Payment) error { return nil }
+func (f *fakeProvider) PaymentURLAllowed(string) bool             { return true }
 
 func (f *fakeProvider) set(a *Answer, err error) {
 	f.mu.Lock()

@@ -3,7 +3,10 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/caddy-cinetpay/caddy-cinetpay/storage"
@@ -30,12 +33,27 @@ type Provider interface {
 	// wrapping ErrMalformedNotice. Nothing in it is trusted but the transaction id, and that
 	// only once verified.
 	ReadNotice(header http.Header, body []byte) (*Notice, error)
-	// Verify checks what needs no stored payment (Checkout v2: the x-token, the site id):
-	// nil, ErrForged or ErrWrongSite.
+	// Verify checks what needs no stored payment (Checkout v2: the x-token, the site id): nil,
+	// or an error wrapping ErrForged or ErrWrongSite whose text says what to fix.
 	Verify(n *Notice) error
 	// VerifyFor checks the notice against the stored payment it names (the current API: the
-	// payment's notify_token, compared in constant time): nil or ErrForged.
+	// payment's notify_token, compared in constant time): nil, or an error wrapping ErrForged,
+	// or ErrUnverifiable when the payment holds nothing to check a notice with.
 	VerifyFor(n *Notice, p *storage.Payment) error
+	// PaymentURLAllowed reports whether CinetPay's payment_url may be shown to the customer:
+	// https on one of CinetPay's payment hosts, or the endpoint's own host for a local one.
+	PaymentURLAllowed(raw string) bool
+}
+
+// IsLoopbackHost reports whether host (no port) is localhost, a name under .localhost, or a
+// loopback IP: a local endpoint, such as the sandbox, whose own payment pages are allowed.
+func IsLoopbackHost(host string) bool {
+	host = strings.TrimSuffix(host, ".")
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // MaxNoticeBody bounds the body of a notification.
@@ -54,6 +72,10 @@ var (
 	ErrMalformedNotice = errors.New("malformed notification")
 	ErrForged          = errors.New("notification not authentic")
 	ErrWrongSite       = errors.New("notification for another site")
+	// ErrUnverifiable (which wraps ErrForged): the payment has nothing to authenticate a notice
+	// with (the current API: its start got no usable answer, so its notify_token was never
+	// known). Not authentic, but not a sign of forgery either.
+	ErrUnverifiable = fmt.Errorf("%w: the payment's start got no usable answer, so it has no notify_token to check it with", ErrForged)
 )
 
 // Intent is a payment the shop asked for, already validated.
