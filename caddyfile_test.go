@@ -9,33 +9,21 @@ import (
 	"github.com/caddyserver/caddy/v2/caddytest"
 )
 
-// TestAdaptSpecExample adapts the Checkout v2 block of the README ("Caddyfile reference").
-func TestAdaptSpecExample(t *testing.T) {
-	in, err := os.ReadFile("testdata/caddyfile_adapt/spec_example.caddyfile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := os.ReadFile("testdata/caddyfile_adapt/spec_example.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !caddytest.CompareAdapt(t, "spec_example.caddyfile", string(in), "caddyfile", string(want)) {
-		t.Fatal("adapted JSON differs")
-	}
-}
-
-// TestAdaptV1Example adapts the README's block for CinetPay's current API.
-func TestAdaptV1Example(t *testing.T) {
-	in, err := os.ReadFile("testdata/caddyfile_adapt/v1_example.caddyfile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := os.ReadFile("testdata/caddyfile_adapt/v1_example.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !caddytest.CompareAdapt(t, "v1_example.caddyfile", string(in), "caddyfile", string(want)) {
-		t.Fatal("adapted JSON differs")
+// TestAdaptExamples adapts the README's two blocks, the Checkout v2 one ("Caddyfile reference")
+// and the one for CinetPay's current API, each against its expected JSON.
+func TestAdaptExamples(t *testing.T) {
+	for _, name := range []string{"spec_example", "v1_example"} {
+		in, err := os.ReadFile("testdata/caddyfile_adapt/" + name + ".caddyfile")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := os.ReadFile("testdata/caddyfile_adapt/" + name + ".json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !caddytest.CompareAdapt(t, name+".caddyfile", string(in), "caddyfile", string(want)) {
+			t.Fatalf("%s: adapted JSON differs", name)
+		}
 	}
 }
 

@@ -545,6 +545,18 @@ func (e *env) assertNoSecrets(texts ...string) {
 	}
 }
 
+// assertNotLogged fails if one of values (a payment's notify_token, say) appears in a log line.
+func (e *env) assertNotLogged(values ...string) {
+	e.t.Helper()
+	for _, l := range e.logLines() {
+		for _, v := range values {
+			if v != "" && strings.Contains(l, v) {
+				e.t.Errorf("%q appears in the log line %q", v, l)
+			}
+		}
+	}
+}
+
 // fakeClock is a settable clock for the module.
 type fakeClock struct {
 	mu sync.Mutex
