@@ -270,6 +270,18 @@ func testKill9LosesNothing(t *testing.T, v1 bool) {
 		}
 	}
 	assertOneEventPerResult(t, b.shop, 5, 1)
+
+	// after a kill -9 in the middle and the recovery, the store's indexes agree with its records
+	b.kill9()
+	st, err := storage.Open(b.dir, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.CheckIndexes()
+	_ = st.Close()
+	if err != nil {
+		t.Fatalf("after kill -9: %v", err)
+	}
 	logs, _ := os.ReadFile(filepath.Join(b.logDir, "caddy.log"))
 	for _, s := range customerSecrets {
 		if strings.Contains(string(logs), s) {

@@ -8,7 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
+	"math"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -25,15 +30,26 @@ import (
 //	rq/<due:8 bytes BE>/<site>/<txid>    re-check queue
 //	d/<site>/<event id>                  Delivery (JSON)
 //	dq/<due:8 bytes BE>/<site>/<id>      delivery queue (pending deliveries only)
+//	ps/<state>/<site>/<txid>             payments by state
+//	ds/<state>/<site>/<id>               deliveries by state
+//	dt/<txid>/<site>/<id>                deliveries by transaction
+//	meta/indexes                         the version of the indexes above ("1")
+//
+// Every index key is written in the transaction that writes its record. The queues and the
+// open payments are also kept in memory (see memIndex), rebuilt from their keys at Open.
 const (
-	keyMetaPrefix = "meta/prefix"
-	kindPayment   = "p/"
-	kindOrder     = "o/"
-	kindOrderHead = "oh/"
-	kindPaid      = "paid/"
-	kindRecheck   = "rq/"
-	kindDelivery  = "d/"
-	kindDueDeliv  = "dq/"
+	keyMetaPrefix  = "meta/prefix"
+	keyMetaIndexes = "meta/indexes"
+	kindPayment    = "p/"
+	kindOrder      = "o/"
+	kindOrderHead  = "oh/"
+	kindPaid       = "paid/"
+	kindRecheck    = "rq/"
+	kindDelivery   = "d/"
+	kindDueDeliv   = "dq/"
+	kindPayState   = "ps/"
+	kindDelState   = "ds/"
+	kindDelByTx    = "dt/"
 )
 
 // Options tune Open.
@@ -45,9 +61,33 @@ type Options struct {
 }
 
 // Badger is the Badger-backed Store.
+//
+// Memory: besides Badger's own caches (about 50 MB at most with the options of Open), the store
+// keeps three in-memory indexes: one entry (about 200 bytes) per payment that is open (INIT,
+// PENDING, UNKNOWN) or has a re-check scheduled, and per pending delivery. Settled payments and
+// finished deliveries cost no memory, however many are stored.
 type Badger struct {
 	db     *badger.DB
 	prefix string
+
+	// checks (rank: NextCheck), dues (rank: when the delivery is next due, its lease included)
+	// and open (rank: the state's place in States) mirror rq/, dq/ and the open states of ps/.
+	checks, dues, open *memIndex
+	// reads counts index entries and records that queries read; tests use it to pin costs.
+	reads atomic.Int64
+	locks stripes
+
+	// leases are the delivery attempts in flight. Only one process opens a Badger directory,
+	// so a lease need not be written: a crash ends every attempt, and a delivery whose attempt
+	// never finished is due again on restart.
+	leaseMu sync.Mutex
+	leases  map[Key]attemptLease
+}
+
+// attemptLease is one delivery attempt in flight.
+type attemptLease struct {
+	attempt      int
+	start, until time.Time
 }
 
 var _ Store = (*Badger)(nil)
@@ -73,13 +113,131 @@ func Open(dir string, opts Options) (*Badger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening badger store: %w", err)
 	}
-	s := &Badger{db: db}
-	if err := s.loadPrefix(); err != nil {
-		_ = db.Close()
-		return nil, err
+	s := &Badger{db: db, leases: map[Key]attemptLease{}}
+	s.locks.seed = maphash.MakeSeed()
+	s.checks, s.dues, s.open = newMemIndex(&s.reads), newMemIndex(&s.reads), newMemIndex(&s.reads)
+	for _, step := range []func() error{s.loadPrefix, s.ensureIndexes, s.loadMemory} {
+		if err := step(); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
 	}
 	return s, nil
 }
+
+// ensureIndexes builds the state and transaction indexes of a store written before they
+// existed, once; a build cut short is redone at the next Open.
+func (s *Badger) ensureIndexes() error {
+	var have bool
+	if err := s.db.View(func(txn *badger.Txn) error {
+		_, err := txn.Get([]byte(keyMetaIndexes))
+		have = err == nil
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		return err
+	}); err != nil || have {
+		return err
+	}
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	err := s.db.View(func(txn *badger.Txn) error {
+		if err := iterate(txn, []byte(kindPayment), true, func(_, v []byte) (bool, error) {
+			var p Payment
+			if err := json.Unmarshal(v, &p); err != nil {
+				return false, err
+			}
+			return true, wb.Set(payStateKey(p.State, p.SiteID, p.TransactionID), nil)
+		}); err != nil {
+			return err
+		}
+		return iterate(txn, []byte(kindDelivery), true, func(_, v []byte) (bool, error) {
+			var d Delivery
+			if err := json.Unmarshal(v, &d); err != nil {
+				return false, err
+			}
+			if err := wb.Set(delStateKey(d.State, d.SiteID, d.ID), nil); err != nil {
+				return false, err
+			}
+			return true, wb.Set(delByTxKey(d.TransactionID, d.SiteID, d.ID), nil)
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("building the store's indexes: %w", err)
+	}
+	if err := wb.Set([]byte(keyMetaIndexes), []byte("1")); err != nil {
+		return err
+	}
+	return wb.Flush()
+}
+
+// loadMemory fills the in-memory indexes from their keys on disk.
+func (s *Badger) loadMemory() error {
+	return s.db.View(func(txn *badger.Txn) error {
+		for _, q := range []struct {
+			kind string
+			idx  *memIndex
+		}{{kindRecheck, s.checks}, {kindDueDeliv, s.dues}} {
+			if err := iterate(txn, []byte(q.kind), false, func(k, _ []byte) (bool, error) {
+				if len(k) < len(q.kind)+8 {
+					return true, nil
+				}
+				due := int64(binary.BigEndian.Uint64(k[len(q.kind):]))
+				if site, id, ok := strings.Cut(string(k[len(q.kind)+8:]), "/"); ok {
+					q.idx.set(Key{SiteID: site, ID: id}, due, true)
+				}
+				return true, nil
+			}); err != nil {
+				return err
+			}
+		}
+		for _, st := range States {
+			if !st.Open() {
+				continue
+			}
+			prefix := kindPayState + string(st) + "/"
+			if err := iterate(txn, []byte(prefix), false, func(k, _ []byte) (bool, error) {
+				if site, id, ok := strings.Cut(string(k[len(prefix):]), "/"); ok {
+					s.open.set(Key{SiteID: site, ID: id}, stateRank(st), true)
+				}
+				return true, nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// stateRank is a state's place in States, the rank of the open index.
+func stateRank(st State) int64 { return int64(slices.Index(States, st)) }
+
+// indexPayment sets the in-memory indexes from a committed payment.
+func (s *Badger) indexPayment(p *Payment) {
+	k := Key{SiteID: p.SiteID, ID: p.TransactionID}
+	s.checks.set(k, p.NextCheck.UnixNano(), !p.NextCheck.IsZero())
+	s.open.set(k, stateRank(p.State), p.State.Open())
+}
+
+// indexDelivery sets the delivery queue from a committed delivery: a pending delivery is due
+// at its next attempt, or when the lease of its attempt in flight ends.
+func (s *Badger) indexDelivery(d *Delivery) {
+	k := Key{SiteID: d.SiteID, ID: d.ID}
+	due := d.NextAttempt
+	s.leaseMu.Lock()
+	if l, ok := s.leases[k]; ok {
+		if d.State != DeliveryPending {
+			delete(s.leases, k)
+		} else if l.until.After(due) {
+			due = l.until
+		}
+	}
+	s.leaseMu.Unlock()
+	s.dues.set(k, due.UnixNano(), d.State == DeliveryPending)
+}
+
+// Reads is how many index entries and records the store's queries have read so far.
+func (s *Badger) Reads() int64 { return s.reads.Load() }
 
 // loadPrefix reads the store's transaction id prefix, creating it on first use.
 func (s *Badger) loadPrefix() error {
@@ -208,10 +366,7 @@ func (s *Badger) Claim(c Claim) (ClaimResult, error) {
 			// if the start never finishes (a crash), the re-checker takes the payment over
 			NextCheck: c.Now.Add(c.InitGrace),
 		}
-		if err := putPayment(txn, &p); err != nil {
-			return err
-		}
-		if err := txn.Set(recheckKey(p.NextCheck, p.SiteID, p.TransactionID), nil); err != nil {
+		if err := writePayment(txn, nil, &p); err != nil {
 			return err
 		}
 		if err := txn.Set(orderKey(c.SiteID, c.OrderID, p.TransactionID), nil); err != nil {
@@ -223,6 +378,9 @@ func (s *Badger) Claim(c Claim) (ClaimResult, error) {
 		res = ClaimResult{Kind: ClaimNew, Payment: p}
 		return nil
 	})
+	if err == nil && res.Kind == ClaimNew {
+		s.indexPayment(&res.Payment)
+	}
 	return res, err
 }
 
@@ -250,6 +408,7 @@ func (s *Badger) Update(site, txid string, now time.Time, fn func(p *Payment) er
 	if err := checkParts(site, txid); err != nil {
 		return UpdateResult{}, ErrNotFound
 	}
+	defer s.locks.lock('p', Key{SiteID: site, ID: txid})()
 	var res UpdateResult
 	err := s.update(func(txn *badger.Txn) error {
 		res = UpdateResult{}
@@ -295,10 +454,7 @@ func (s *Badger) Update(site, txid string, now time.Time, fn func(p *Payment) er
 			t := Transition{From: before.State, To: p.State, At: now, Reason: p.Note}
 			if p.State.Delivers() {
 				d := newDelivery(&p, now)
-				if err := putDelivery(txn, &d); err != nil {
-					return err
-				}
-				if err := txn.Set(dueDeliveryKey(d.NextAttempt, site, d.ID), nil); err != nil {
+				if err := writeDelivery(txn, nil, &d); err != nil {
 					return err
 				}
 				t.EventID = d.ID
@@ -310,23 +466,84 @@ func (s *Badger) Update(site, txid string, now time.Time, fn func(p *Payment) er
 		if p.State.Final() || p.State == StateFailed {
 			p.NextCheck = time.Time{}
 		}
-		if !p.NextCheck.Equal(before.NextCheck) {
-			if !before.NextCheck.IsZero() {
-				if err := txn.Delete(recheckKey(before.NextCheck, site, txid)); err != nil {
-					return err
-				}
-			}
-			if !p.NextCheck.IsZero() {
-				if err := txn.Set(recheckKey(p.NextCheck, site, txid), nil); err != nil {
-					return err
-				}
-			}
-		}
 		p.Note = ""
 		res.Payment = p
-		return putPayment(txn, &p)
+		return writePayment(txn, &before, &p)
 	})
+	if err == nil {
+		s.indexPayment(&res.Payment)
+		if res.Delivery != nil {
+			s.indexDelivery(res.Delivery)
+		}
+	}
 	return res, err
+}
+
+// writer is what a transaction and a write batch have in common.
+type writer interface {
+	Set(k, v []byte) error
+	Delete(k []byte) error
+}
+
+// writePayment writes a payment with its state and re-check index keys; before is the stored
+// version (nil for a new payment).
+func writePayment(w writer, before, p *Payment) error {
+	if before == nil || before.State != p.State {
+		if before != nil {
+			if err := w.Delete(payStateKey(before.State, p.SiteID, p.TransactionID)); err != nil {
+				return err
+			}
+		}
+		if err := w.Set(payStateKey(p.State, p.SiteID, p.TransactionID), nil); err != nil {
+			return err
+		}
+	}
+	if before == nil || !p.NextCheck.Equal(before.NextCheck) {
+		if before != nil && !before.NextCheck.IsZero() {
+			if err := w.Delete(recheckKey(before.NextCheck, p.SiteID, p.TransactionID)); err != nil {
+				return err
+			}
+		}
+		if !p.NextCheck.IsZero() {
+			if err := w.Set(recheckKey(p.NextCheck, p.SiteID, p.TransactionID), nil); err != nil {
+				return err
+			}
+		}
+	}
+	return putJSON(w, paymentKey(p.SiteID, p.TransactionID), p)
+}
+
+// writeDelivery writes a delivery with its state, transaction and queue index keys; before is
+// the stored version (nil for a new delivery).
+func writeDelivery(w writer, before, d *Delivery) error {
+	if before == nil {
+		if err := w.Set(delByTxKey(d.TransactionID, d.SiteID, d.ID), nil); err != nil {
+			return err
+		}
+	}
+	if before == nil || before.State != d.State {
+		if before != nil {
+			if err := w.Delete(delStateKey(before.State, d.SiteID, d.ID)); err != nil {
+				return err
+			}
+		}
+		if err := w.Set(delStateKey(d.State, d.SiteID, d.ID), nil); err != nil {
+			return err
+		}
+	}
+	wasQueued := before != nil && before.State == DeliveryPending
+	queued := d.State == DeliveryPending
+	if wasQueued && (!queued || !before.NextAttempt.Equal(d.NextAttempt)) {
+		if err := w.Delete(dueDeliveryKey(before.NextAttempt, d.SiteID, d.ID)); err != nil {
+			return err
+		}
+	}
+	if queued && (!wasQueued || !before.NextAttempt.Equal(d.NextAttempt)) {
+		if err := w.Set(dueDeliveryKey(d.NextAttempt, d.SiteID, d.ID), nil); err != nil {
+			return err
+		}
+	}
+	return putJSON(w, deliveryKey(d.SiteID, d.ID), d)
 }
 
 // newDelivery snapshots a payment's result at a state change.
@@ -346,64 +563,82 @@ func newDelivery(p *Payment, now time.Time) Delivery {
 	}
 }
 
-// DueChecks implements Store.
+// DueChecks implements Store. It reads the in-memory re-check queue: O(result).
 func (s *Badger) DueChecks(now time.Time, limit int) ([]Key, error) {
-	var keys []Key
-	err := s.scanDue(kindRecheck, now, limit, func(site, id string) error {
-		keys = append(keys, Key{SiteID: site, ID: id})
-		return nil
+	items := s.checks.page(memItem{}, pageSize(limit, maxDue), func(it memItem) (bool, bool) {
+		due := it.rank <= now.UnixNano()
+		return due, due
 	})
-	return keys, err
+	keys := make([]Key, len(items))
+	for i, it := range items {
+		keys[i] = it.key
+	}
+	return keys, nil
 }
 
-// DueDeliveries implements Store.
+// DueDeliveries implements Store. It reads the in-memory delivery queue, then the due
+// deliveries: O(result).
 func (s *Badger) DueDeliveries(now time.Time, limit int) ([]Delivery, error) {
-	var out []Delivery
+	items := s.dues.page(memItem{}, pageSize(limit, maxDue), func(it memItem) (bool, bool) {
+		due := it.rank <= now.UnixNano()
+		return due, due
+	})
+	return s.getDeliveries(items)
+}
+
+// listLimit is the size of a listing: 100 unless asked, at most maxDue.
+func listLimit(n int) int {
+	if n <= 0 {
+		return 100
+	}
+	return min(n, maxDue)
+}
+
+// maxDue bounds a due-queue listing asked without a limit.
+const maxDue = 10_000
+
+func pageSize(limit, max int) int {
+	if limit <= 0 || limit > max {
+		return max
+	}
+	return limit
+}
+
+// getDeliveries reads the deliveries of index entries; one that is gone meanwhile is skipped.
+func (s *Badger) getDeliveries(items []memItem) ([]Delivery, error) {
+	out := make([]Delivery, 0, len(items))
 	err := s.db.View(func(txn *badger.Txn) error {
-		return scanDueTxn(txn, kindDueDeliv, now, limit, func(site, id string) error {
-			d, err := getDelivery(txn, site, id)
-			if err != nil {
+		for _, it := range items {
+			s.reads.Add(1)
+			d, err := getDelivery(txn, it.key.SiteID, it.key.ID)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			} else if err != nil {
 				return err
 			}
 			out = append(out, d)
-			return nil
-		})
+		}
+		return nil
 	})
 	return out, err
 }
 
-func (s *Badger) scanDue(kind string, now time.Time, limit int, fn func(site, id string) error) error {
-	return s.db.View(func(txn *badger.Txn) error {
-		return scanDueTxn(txn, kind, now, limit, fn)
-	})
-}
-
-func scanDueTxn(txn *badger.Txn, kind string, now time.Time, limit int, fn func(site, id string) error) error {
-	opts := badger.DefaultIteratorOptions
-	opts.PrefetchValues = false
-	opts.Prefix = []byte(kind)
-	it := txn.NewIterator(opts)
-	defer it.Close()
-	end := dueKeyPrefix(kind, now)
-	n := 0
-	for it.Seek([]byte(kind)); it.Valid(); it.Next() {
-		k := it.Item().Key()
-		if bytes.Compare(k[:len(end)], end) > 0 {
-			break
-		}
-		site, id, ok := strings.Cut(string(k[len(kind)+8:]), "/")
-		if !ok {
+// getPayments reads the payments of index entries; one that is gone meanwhile is skipped.
+func (s *Badger) getPayments(txn *badger.Txn, keys []Key, state State) ([]Payment, error) {
+	out := make([]Payment, 0, len(keys))
+	for _, k := range keys {
+		s.reads.Add(1)
+		p, err := getPayment(txn, k.SiteID, k.ID)
+		if errors.Is(err, ErrNotFound) {
 			continue
+		} else if err != nil {
+			return nil, err
 		}
-		if err := fn(site, id); err != nil {
-			return err
-		}
-		n++
-		if limit > 0 && n >= limit {
-			break
+		if state == "" || p.State == state {
+			out = append(out, p)
 		}
 	}
-	return nil
+	return out, nil
 }
 
 // GetDelivery implements Store.
@@ -420,31 +655,61 @@ func (s *Badger) GetDelivery(site, id string) (Delivery, error) {
 	return d, err
 }
 
-// BeginAttempt implements Store: if the delivery is pending and due at now, it counts one more
-// attempt and moves the delivery's due time to now+lease, durably, before anything is sent. Two
-// workers can therefore never send one attempt at once, and a process that dies during the
-// attempt leaves the delivery due again once the lease ends. A delivery not pending or not due
-// gives ErrStaleAttempt.
+// BeginAttempt implements Store: if the delivery is pending, due at now and not in an attempt
+// already, it leases it for one more attempt until now+lease, before anything is sent; two
+// workers can therefore never send one attempt at once. The lease is kept in memory (see
+// Badger.leases): no write. A delivery not pending, not due or leased gives ErrStaleAttempt.
+// The returned delivery counts the attempt.
 func (s *Badger) BeginAttempt(site, id string, now time.Time, lease time.Duration) (Delivery, error) {
-	return s.updateDelivery(site, id, func(d *Delivery) error {
-		if d.State != DeliveryPending || d.NextAttempt.After(now) {
-			return ErrStaleAttempt
-		}
-		d.Attempts++
-		d.RoundAttempts++
-		d.LastAttempt = now
-		d.NextAttempt = now.Add(lease)
-		return nil
-	})
+	if err := checkParts(site, id); err != nil {
+		return Delivery{}, ErrNotFound
+	}
+	k := Key{SiteID: site, ID: id}
+	defer s.locks.lock('d', k)()
+	d, err := s.GetDelivery(site, id)
+	if err != nil {
+		return Delivery{}, err
+	}
+	s.leaseMu.Lock()
+	l, held := s.leases[k]
+	if d.State != DeliveryPending || d.NextAttempt.After(now) || held && l.until.After(now) {
+		s.leaseMu.Unlock()
+		return Delivery{}, ErrStaleAttempt
+	}
+	// an attempt whose lease ran out without finishing keeps its number
+	l = attemptLease{attempt: max(d.Attempts, l.attempt) + 1, start: now, until: now.Add(lease)}
+	s.leases[k] = l
+	s.leaseMu.Unlock()
+	s.dues.set(k, l.until.UnixNano(), true)
+	d.Attempts = l.attempt
+	d.RoundAttempts++
+	d.LastAttempt, d.NextAttempt = now, l.until
+	return d, nil
 }
 
-// FinishAttempt implements Store. attempt is the Attempts value BeginAttempt returned; if the
-// delivery moved on since (replayed, or another attempt), ErrStaleAttempt.
+// FinishAttempt implements Store: it records the outcome of the attempt BeginAttempt returned
+// (attempt is its Attempts) in one transaction. If that attempt is no longer the one in flight
+// (its lease ran out and another began, or the delivery is no longer pending),
+// ErrStaleAttempt.
 func (s *Badger) FinishAttempt(site, id string, attempt int, r AttemptResult) (Delivery, error) {
-	return s.updateDelivery(site, id, func(d *Delivery) error {
-		if d.State != DeliveryPending || d.Attempts != attempt {
+	if err := checkParts(site, id); err != nil {
+		return Delivery{}, ErrNotFound
+	}
+	k := Key{SiteID: site, ID: id}
+	defer s.locks.lock('d', k)()
+	s.leaseMu.Lock()
+	l, held := s.leases[k]
+	s.leaseMu.Unlock()
+	if !held || l.attempt != attempt {
+		return Delivery{}, ErrStaleAttempt
+	}
+	d, err := s.updateDelivery(site, id, func(d *Delivery) error {
+		if d.State != DeliveryPending {
 			return ErrStaleAttempt
 		}
+		d.Attempts = attempt
+		d.RoundAttempts++
+		d.LastAttempt = l.start
 		d.LastHTTPStatus, d.LastError = r.HTTPStatus, r.Error
 		switch {
 		case r.Delivered:
@@ -457,21 +722,36 @@ func (s *Badger) FinishAttempt(site, id string, attempt int, r AttemptResult) (D
 		}
 		return nil
 	})
+	if err == nil || errors.Is(err, ErrStaleAttempt) {
+		s.leaseMu.Lock()
+		delete(s.leases, k)
+		s.leaseMu.Unlock()
+	}
+	if err == nil {
+		s.indexDelivery(&d)
+	}
+	return d, err
 }
 
-// Replay implements Store.
+// Replay implements Store. A replay during an attempt lets the attempt finish first.
 func (s *Badger) Replay(site, id string, now time.Time) (Delivery, error) {
-	return s.updateDelivery(site, id, func(d *Delivery) error {
-		d.State, d.Since, d.NextAttempt, d.RoundAttempts = DeliveryPending, now, now, 0
-		return nil
-	})
-}
-
-// updateDelivery changes a delivery in one transaction and keeps the queue index in step.
-func (s *Badger) updateDelivery(site, id string, fn func(d *Delivery) error) (Delivery, error) {
 	if err := checkParts(site, id); err != nil {
 		return Delivery{}, ErrNotFound
 	}
+	defer s.locks.lock('d', Key{SiteID: site, ID: id})()
+	d, err := s.updateDelivery(site, id, func(d *Delivery) error {
+		d.State, d.Since, d.NextAttempt, d.RoundAttempts = DeliveryPending, now, now, 0
+		return nil
+	})
+	if err == nil {
+		s.indexDelivery(&d)
+	}
+	return d, err
+}
+
+// updateDelivery changes a delivery in one transaction, with its index keys. The caller holds
+// the delivery's stripe and sets the in-memory queue after.
+func (s *Badger) updateDelivery(site, id string, fn func(d *Delivery) error) (Delivery, error) {
 	var out Delivery
 	err := s.update(func(txn *badger.Txn) error {
 		d, err := getDelivery(txn, site, id)
@@ -482,88 +762,156 @@ func (s *Badger) updateDelivery(site, id string, fn func(d *Delivery) error) (De
 		if err := fn(&d); err != nil {
 			return err
 		}
-		if before.State == DeliveryPending {
-			if err := txn.Delete(dueDeliveryKey(before.NextAttempt, site, id)); err != nil {
-				return err
-			}
-		}
-		if d.State == DeliveryPending {
-			if err := txn.Set(dueDeliveryKey(d.NextAttempt, site, id), nil); err != nil {
-				return err
-			}
-		}
 		out = d
-		return putDelivery(txn, &d)
+		return writeDelivery(txn, &before, &d)
 	})
 	return out, err
 }
 
-// ListPayments implements Store.
+// ListPayments implements Store, at O(result): an order's payments from the order index, open
+// states from memory, other states from the state index, everything in key order.
 func (s *Badger) ListPayments(f PaymentFilter) ([]Payment, error) {
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 100
+	limit := listLimit(f.Limit)
+	if f.SiteID != "" && checkParts(f.SiteID) != nil || f.OrderID != "" && checkParts(f.SiteID, f.OrderID) != nil {
+		return nil, nil
 	}
 	var out []Payment
 	err := s.db.View(func(txn *badger.Txn) error {
-		if f.OrderID != "" {
-			if err := checkParts(f.SiteID, f.OrderID); err != nil {
-				return nil
+		switch {
+		case f.OrderID != "":
+			var keys []Key
+			if err := s.iterate(txn, []byte(kindOrder+f.SiteID+"/"+f.OrderID+"/"), false, func(k, _ []byte) (bool, error) {
+				keys = append(keys, Key{SiteID: f.SiteID, ID: string(k[bytes.LastIndexByte(k, '/')+1:])})
+				return true, nil
+			}); err != nil {
+				return err
 			}
-			return iterate(txn, []byte(kindOrder+f.SiteID+"/"+f.OrderID+"/"), false, func(k, _ []byte) (bool, error) {
-				txid := k[bytes.LastIndexByte(k, '/')+1:]
-				p, err := getPayment(txn, f.SiteID, string(txid))
-				if err != nil {
-					return false, err
-				}
-				if f.State == "" || p.State == f.State {
-					out = append(out, p)
-				}
-				return len(out) < limit, nil
+			ps, err := s.getPayments(txn, keys, f.State)
+			out = ps[:min(len(ps), limit)]
+			return err
+		case f.State.Open():
+			rank := stateRank(f.State)
+			items := s.open.page(memItem{rank: rank, key: Key{SiteID: f.SiteID}}, limit, func(it memItem) (bool, bool) {
+				in := it.rank == rank && (f.SiteID == "" || it.key.SiteID == f.SiteID)
+				return in, in
 			})
+			keys := make([]Key, len(items))
+			for i, it := range items {
+				keys[i] = it.key
+			}
+			var err error
+			out, err = s.getPayments(txn, keys, f.State)
+			return err
+		case f.State != "":
+			prefix := kindPayState + string(f.State) + "/"
+			if f.SiteID != "" {
+				prefix += f.SiteID + "/"
+			}
+			var keys []Key
+			if err := s.iterate(txn, []byte(prefix), false, func(k, _ []byte) (bool, error) {
+				site, id, _ := strings.Cut(string(k[len(kindPayState+string(f.State)+"/"):]), "/")
+				keys = append(keys, Key{SiteID: site, ID: id})
+				return len(keys) < limit, nil
+			}); err != nil {
+				return err
+			}
+			var err error
+			out, err = s.getPayments(txn, keys, f.State)
+			return err
 		}
 		prefix := kindPayment
 		if f.SiteID != "" {
 			prefix += f.SiteID + "/"
 		}
-		return iterate(txn, []byte(prefix), true, func(_, v []byte) (bool, error) {
+		return s.iterate(txn, []byte(prefix), true, func(_, v []byte) (bool, error) {
 			var p Payment
 			if err := json.Unmarshal(v, &p); err != nil {
 				return false, err
 			}
-			if f.State == "" || p.State == f.State {
-				out = append(out, p)
-			}
+			out = append(out, p)
 			return len(out) < limit, nil
 		})
 	})
 	return out, err
 }
 
-// ListDeliveries implements Store.
+// ListDeliveries implements Store, at O(result): a transaction's deliveries from the
+// transaction index, pending ones from the in-memory queue (soonest due first), other states
+// from the state index.
 func (s *Badger) ListDeliveries(f DeliveryFilter) ([]Delivery, error) {
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 100
+	limit := listLimit(f.Limit)
+	if f.SiteID != "" && checkParts(f.SiteID) != nil || f.TransactionID != "" && checkParts(f.TransactionID) != nil {
+		return nil, nil
 	}
-	var out []Delivery
-	prefix := kindDelivery
-	if f.SiteID != "" {
-		prefix += f.SiteID + "/"
+	keep := func(d *Delivery) bool {
+		return (f.State == "" || d.State == f.State) && (f.SiteID == "" || d.SiteID == f.SiteID) &&
+			(f.TransactionID == "" || d.TransactionID == f.TransactionID)
 	}
-	err := s.db.View(func(txn *badger.Txn) error {
-		return iterate(txn, []byte(prefix), true, func(_, v []byte) (bool, error) {
-			var d Delivery
-			if err := json.Unmarshal(v, &d); err != nil {
-				return false, err
-			}
-			if (f.State == "" || d.State == f.State) && (f.TransactionID == "" || d.TransactionID == f.TransactionID) {
-				out = append(out, d)
-			}
-			return len(out) < limit, nil
+	var items []memItem
+	switch {
+	case f.TransactionID != "":
+		prefix := kindDelByTx + f.TransactionID + "/"
+		if f.SiteID != "" {
+			prefix += f.SiteID + "/"
+		}
+		err := s.db.View(func(txn *badger.Txn) error {
+			return s.iterate(txn, []byte(prefix), false, func(k, _ []byte) (bool, error) {
+				site, id, _ := strings.Cut(string(k[len(kindDelByTx+f.TransactionID+"/"):]), "/")
+				items = append(items, memItem{key: Key{SiteID: site, ID: id}})
+				return true, nil
+			})
 		})
-	})
-	return out, err
+		if err != nil {
+			return nil, err
+		}
+	case f.State == DeliveryPending:
+		items = s.dues.page(memItem{rank: math.MinInt64}, limit, func(it memItem) (bool, bool) {
+			return f.SiteID == "" || it.key.SiteID == f.SiteID, true
+		})
+	case f.State != "":
+		prefix := kindDelState + string(f.State) + "/"
+		if f.SiteID != "" {
+			prefix += f.SiteID + "/"
+		}
+		err := s.db.View(func(txn *badger.Txn) error {
+			return s.iterate(txn, []byte(prefix), false, func(k, _ []byte) (bool, error) {
+				site, id, _ := strings.Cut(string(k[len(kindDelState+string(f.State)+"/"):]), "/")
+				items = append(items, memItem{key: Key{SiteID: site, ID: id}})
+				return len(items) < limit, nil
+			})
+		})
+		if err != nil {
+			return nil, err
+		}
+	default:
+		prefix := kindDelivery
+		if f.SiteID != "" {
+			prefix += f.SiteID + "/"
+		}
+		var out []Delivery
+		err := s.db.View(func(txn *badger.Txn) error {
+			return s.iterate(txn, []byte(prefix), true, func(_, v []byte) (bool, error) {
+				var d Delivery
+				if err := json.Unmarshal(v, &d); err != nil {
+					return false, err
+				}
+				out = append(out, d)
+				return len(out) < limit, nil
+			})
+		})
+		return out, err
+	}
+	ds, err := s.getDeliveries(items)
+	if err != nil {
+		return nil, err
+	}
+	out := ds[:0]
+	for i := range ds {
+		if keep(&ds[i]) && len(out) < limit {
+			out = append(out, ds[i])
+		}
+	}
+	return out, nil
 }
 
 // Purge implements Store. A payment is removed with its order index entry and its deliveries
@@ -577,7 +925,7 @@ func (s *Badger) ListDeliveries(f DeliveryFilter) ([]Delivery, error) {
 func (s *Badger) Purge(now time.Time, keep time.Duration) (int, error) {
 	var victims []Key
 	err := s.db.View(func(txn *badger.Txn) error {
-		return iterate(txn, []byte(kindPayment), true, func(_, v []byte) (bool, error) {
+		return s.iterate(txn, []byte(kindPayment), true, func(_, v []byte) (bool, error) {
 			var p Payment
 			if err := json.Unmarshal(v, &p); err != nil {
 				return false, err
@@ -596,43 +944,7 @@ func (s *Badger) Purge(now time.Time, keep time.Duration) (int, error) {
 	}
 	n := 0
 	for _, k := range victims {
-		err := s.update(func(txn *badger.Txn) error {
-			p, err := getPayment(txn, k.SiteID, k.ID)
-			if errors.Is(err, ErrNotFound) {
-				return errKeep // gone already
-			} else if err != nil {
-				return err
-			}
-			if !purgeable(&p, now, keep) {
-				return errKeep
-			}
-			for _, t := range p.History {
-				if t.EventID == "" {
-					continue
-				}
-				d, err := getDelivery(txn, p.SiteID, t.EventID)
-				if errors.Is(err, ErrNotFound) {
-					continue
-				} else if err != nil {
-					return err
-				}
-				if d.State == DeliveryPending {
-					return errKeep
-				}
-				if err := txn.Delete(deliveryKey(p.SiteID, d.ID)); err != nil {
-					return err
-				}
-			}
-			if err := txn.Delete(orderKey(p.SiteID, p.OrderID, p.TransactionID)); err != nil {
-				return err
-			}
-			if head, err := getString(txn, orderHeadKey(p.SiteID, p.OrderID)); err == nil && head == p.TransactionID {
-				if err := txn.Delete(orderHeadKey(p.SiteID, p.OrderID)); err != nil {
-					return err
-				}
-			}
-			return txn.Delete(paymentKey(p.SiteID, p.TransactionID))
-		})
+		err := s.purgeOne(k, now, keep)
 		if errors.Is(err, errKeep) {
 			continue
 		}
@@ -642,6 +954,62 @@ func (s *Badger) Purge(now time.Time, keep time.Duration) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// purgeOne deletes one payment, decided again in the transaction that deletes it.
+func (s *Badger) purgeOne(k Key, now time.Time, keep time.Duration) error {
+	defer s.locks.lock('p', k)()
+	var gone Payment
+	err := s.update(func(txn *badger.Txn) error {
+		p, err := getPayment(txn, k.SiteID, k.ID)
+		if errors.Is(err, ErrNotFound) {
+			return errKeep // gone already
+		} else if err != nil {
+			return err
+		}
+		if !purgeable(&p, now, keep) {
+			return errKeep
+		}
+		for _, t := range p.History {
+			if t.EventID == "" {
+				continue
+			}
+			d, err := getDelivery(txn, p.SiteID, t.EventID)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			} else if err != nil {
+				return err
+			}
+			if d.State == DeliveryPending {
+				return errKeep
+			}
+			for _, key := range [][]byte{deliveryKey(p.SiteID, d.ID), delStateKey(d.State, d.SiteID, d.ID),
+				delByTxKey(d.TransactionID, d.SiteID, d.ID)} {
+				if err := txn.Delete(key); err != nil {
+					return err
+				}
+			}
+		}
+		if err := txn.Delete(payStateKey(p.State, p.SiteID, p.TransactionID)); err != nil {
+			return err
+		}
+		if err := txn.Delete(orderKey(p.SiteID, p.OrderID, p.TransactionID)); err != nil {
+			return err
+		}
+		if head, err := getString(txn, orderHeadKey(p.SiteID, p.OrderID)); err == nil && head == p.TransactionID {
+			if err := txn.Delete(orderHeadKey(p.SiteID, p.OrderID)); err != nil {
+				return err
+			}
+		}
+		gone = p
+		return txn.Delete(paymentKey(p.SiteID, p.TransactionID))
+	})
+	if err == nil {
+		// a purgeable payment is in no in-memory index; make sure
+		gone.State, gone.NextCheck = StateAccepted, time.Time{}
+		s.indexPayment(&gone)
+	}
+	return err
 }
 
 // purgeable reports whether a payment may be purged at now: settled (not INIT, PENDING or
@@ -654,6 +1022,14 @@ func purgeable(p *Payment, now time.Time, keep time.Duration) bool {
 var purgeListed func()
 
 var errKeep = errors.New("keep")
+
+// iterate is iterate, counting the keys read.
+func (s *Badger) iterate(txn *badger.Txn, prefix []byte, withValues bool, fn func(k, v []byte) (bool, error)) error {
+	return iterate(txn, prefix, withValues, func(k, v []byte) (bool, error) {
+		s.reads.Add(1)
+		return fn(k, v)
+	})
+}
 
 // iterate calls fn for each key (and value, if withValues) under prefix until fn says stop.
 func iterate(txn *badger.Txn, prefix []byte, withValues bool, fn func(k, v []byte) (bool, error)) error {
@@ -685,18 +1061,10 @@ func getPayment(txn *badger.Txn, site, txid string) (Payment, error) {
 	return p, err
 }
 
-func putPayment(txn *badger.Txn, p *Payment) error {
-	return putJSON(txn, paymentKey(p.SiteID, p.TransactionID), p)
-}
-
 func getDelivery(txn *badger.Txn, site, id string) (Delivery, error) {
 	var d Delivery
 	err := getJSON(txn, deliveryKey(site, id), &d)
 	return d, err
-}
-
-func putDelivery(txn *badger.Txn, d *Delivery) error {
-	return putJSON(txn, deliveryKey(d.SiteID, d.ID), d)
 }
 
 func getJSON(txn *badger.Txn, key []byte, v any) error {
@@ -709,12 +1077,12 @@ func getJSON(txn *badger.Txn, key []byte, v any) error {
 	return item.Value(func(b []byte) error { return json.Unmarshal(b, v) })
 }
 
-func putJSON(txn *badger.Txn, key []byte, v any) error {
+func putJSON(w writer, key []byte, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	return txn.Set(key, b)
+	return w.Set(key, b)
 }
 
 func getString(txn *badger.Txn, key []byte) (string, error) {
@@ -732,6 +1100,15 @@ func paymentKey(site, txid string) []byte    { return []byte(kindPayment + site 
 func deliveryKey(site, id string) []byte     { return []byte(kindDelivery + site + "/" + id) }
 func paidKey(site, order string) []byte      { return []byte(kindPaid + site + "/" + order) }
 func orderHeadKey(site, order string) []byte { return []byte(kindOrderHead + site + "/" + order) }
+func payStateKey(st State, site, txid string) []byte {
+	return []byte(kindPayState + string(st) + "/" + site + "/" + txid)
+}
+func delStateKey(st DeliveryState, site, id string) []byte {
+	return []byte(kindDelState + string(st) + "/" + site + "/" + id)
+}
+func delByTxKey(txid, site, id string) []byte {
+	return []byte(kindDelByTx + txid + "/" + site + "/" + id)
+}
 func orderKey(site, order, txid string) []byte {
 	return []byte(kindOrder + site + "/" + order + "/" + txid)
 }
@@ -816,3 +1193,60 @@ func (b badgerLogger) Warningf(f string, a ...any) {
 
 func (badgerLogger) Infof(string, ...any)  {}
 func (badgerLogger) Debugf(string, ...any) {}
+
+// Import writes payments and deliveries as they are, with every index, in large batches rather
+// than one synced transaction each: for seeding a store, restores and migrations into an empty
+// store. It does not apply the state machine, and a record already stored under the same key is
+// overwritten, its old index keys left behind; do not import into a store that is serving.
+// Each order's latest payment (by CreatedAt) becomes its head, and its first ACCEPTED one its
+// paid marker.
+func (s *Badger) Import(payments []Payment, deliveries []Delivery) error {
+	ps := slices.Clone(payments)
+	slices.SortStableFunc(ps, func(a, b Payment) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	paid := map[Key]bool{}
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	for i := range ps {
+		p := &ps[i]
+		if err := checkParts(p.SiteID, p.TransactionID, p.OrderID); err != nil {
+			return fmt.Errorf("payment %q: %w", p.TransactionID, err)
+		}
+		if !p.State.Valid() {
+			return fmt.Errorf("payment %s: unknown state %q", p.TransactionID, p.State)
+		}
+		if err := writePayment(wb, nil, p); err != nil {
+			return err
+		}
+		if err := wb.Set(orderKey(p.SiteID, p.OrderID, p.TransactionID), nil); err != nil {
+			return err
+		}
+		if err := wb.Set(orderHeadKey(p.SiteID, p.OrderID), []byte(p.TransactionID)); err != nil {
+			return err
+		}
+		if order := (Key{SiteID: p.SiteID, ID: p.OrderID}); p.State == StateAccepted && !paid[order] {
+			paid[order] = true
+			if err := wb.Set(paidKey(p.SiteID, p.OrderID), []byte(p.TransactionID)); err != nil {
+				return err
+			}
+		}
+	}
+	for i := range deliveries {
+		d := &deliveries[i]
+		if err := checkParts(d.SiteID, d.ID, d.TransactionID); err != nil {
+			return fmt.Errorf("delivery %q: %w", d.ID, err)
+		}
+		if err := writeDelivery(wb, nil, d); err != nil {
+			return err
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		return err
+	}
+	for i := range ps {
+		s.indexPayment(&ps[i])
+	}
+	for i := range deliveries {
+		s.indexDelivery(&deliveries[i])
+	}
+	return nil
+}

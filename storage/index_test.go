@@ -1,0 +1,351 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+func mustCheckIndexes(t *testing.T, s *Badger, when string) {
+	t.Helper()
+	if err := s.CheckIndexes(); err != nil {
+		t.Fatalf("%s: %v", when, err)
+	}
+}
+
+// churn drives a store through every kind of write the engine makes, from several goroutines:
+// claims, starts, re-check schedules, state changes with deliveries, attempts, replays.
+func churn(t *testing.T, s *Badger, workers, perWorker int, seed uint64) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(seed, uint64(w)))
+			now := t0
+			for i := range perWorker {
+				now = now.Add(time.Second)
+				site := strconv.Itoa(1 + rng.IntN(3))
+				order := fmt.Sprintf("O%d-%d", w, rng.IntN(perWorker/2+1))
+				c, err := s.Claim(claim(site, order, 100, now))
+				if err != nil || c.Kind != ClaimNew {
+					continue
+				}
+				tx := c.Payment.TransactionID
+				_, _ = s.Update(site, tx, now, func(p *Payment) error {
+					p.State, p.PaymentURL, p.NextCheck = StatePending, "https://pay.example/"+tx, now.Add(time.Duration(rng.IntN(600))*time.Second)
+					return nil
+				})
+				for range rng.IntN(3) {
+					_, _ = s.Update(site, tx, now, func(p *Payment) error {
+						p.NextCheck = now.Add(time.Duration(rng.IntN(600)) * time.Second)
+						return nil
+					})
+				}
+				final := []State{StateAccepted, StateRefused, StateExpired, StatePending}[rng.IntN(4)]
+				r, _ := s.Update(site, tx, now, func(p *Payment) error {
+					p.State = final
+					if final == StateRefused || final == StateExpired {
+						p.NextCheck = now.Add(time.Hour)
+					}
+					return nil
+				})
+				if r.Delivery == nil || i%3 == 0 {
+					continue
+				}
+				d, err := s.BeginAttempt(site, r.Delivery.ID, now, time.Minute)
+				if err != nil {
+					continue
+				}
+				switch rng.IntN(4) {
+				case 0: // the worker "dies": the lease is left to run out
+				case 1:
+					_, _ = s.FinishAttempt(site, d.ID, d.Attempts, AttemptResult{At: now, HTTPStatus: 500, NextAttempt: now.Add(time.Minute)})
+				case 2:
+					_, _ = s.FinishAttempt(site, d.ID, d.Attempts, AttemptResult{At: now, GiveUp: true})
+					_, _ = s.Replay(site, d.ID, now)
+				default:
+					_, _ = s.FinishAttempt(site, d.ID, d.Attempts, AttemptResult{At: now, Delivered: true, HTTPStatus: 204})
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestIndexesFollowEveryChange(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	churn(t, s, 8, 150, 1)
+	mustCheckIndexes(t, s, "after concurrent changes")
+
+	// purge: half the payments are old enough
+	n, err := s.Purge(t0.Add(91*24*time.Hour), 90*24*time.Hour)
+	if err != nil || n == 0 {
+		t.Fatalf("purge: %d %v", n, err)
+	}
+	mustCheckIndexes(t, s, "after purge")
+
+	// reopen: the in-memory indexes are rebuilt from disk, the leases are gone
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mustCheckIndexes(t, s, "after reopen")
+	churn(t, s, 4, 50, 2)
+	mustCheckIndexes(t, s, "after more changes")
+}
+
+// TestIndexesBuiltForAnOlderStore opens a store written before the state and transaction
+// indexes existed: Open builds them, once.
+func TestIndexesBuiltForAnOlderStore(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	churn(t, s, 2, 60, 3)
+	// take the store back to the old layout
+	wb := s.db.NewWriteBatch()
+	for _, kind := range []string{kindPayState, kindDelState, kindDelByTx} {
+		keys, _ := s.keys(kind)
+		for _, k := range keys {
+			_ = wb.Delete(k)
+		}
+	}
+	_ = wb.Delete([]byte(keyMetaIndexes))
+	if err := wb.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckIndexes(); err == nil {
+		t.Fatal("CheckIndexes found nothing missing")
+	}
+	_ = s.Close()
+	if s, err = Open(dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mustCheckIndexes(t, s, "after the build")
+	if ps, _ := s.ListPayments(PaymentFilter{State: StateAccepted}); len(ps) == 0 {
+		t.Fatal("no ACCEPTED payment listed from the built index")
+	}
+}
+
+func (s *Badger) keys(prefix string) ([][]byte, error) {
+	var out [][]byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		return iterate(txn, []byte(prefix), false, func(k, _ []byte) (bool, error) {
+			out = append(out, k)
+			return true, nil
+		})
+	})
+	return out, err
+}
+
+// TestQueriesReadOnlyTheirResult pins the cost of the queries the engine makes every second
+// and the admin's filters: they read their result (and one entry past it), however many
+// payments are stored, and however many index keys were deleted before.
+func TestQueriesReadOnlyTheirResult(t *testing.T) {
+	s := openTest(t)
+	var ps []Payment
+	var ds []Delivery
+	later := t0.Add(time.Hour)
+	for i := range 20000 {
+		p := Payment{SiteID: "1", TransactionID: s.NewTransactionID(), OrderID: fmt.Sprint("O", i), Amount: 100,
+			Currency: "XOF", State: StateAccepted, CreatedAt: t0, UpdatedAt: t0}
+		switch {
+		case i < 5:
+			p.State, p.NextCheck = StatePending, t0.Add(-time.Duration(i)*time.Second) // due
+		case i < 1000:
+			p.State, p.NextCheck = StatePending, later
+		}
+		ps = append(ps, p)
+		d := Delivery{ID: fmt.Sprintf("e%05d", i), SiteID: "1", TransactionID: p.TransactionID, OrderID: p.OrderID,
+			Status: StateAccepted, State: DeliveryDelivered, CreatedAt: t0, Since: t0}
+		switch {
+		case i < 3:
+			d.State, d.NextAttempt = DeliveryPending, t0 // due
+		case i < 2000:
+			d.State, d.NextAttempt = DeliveryPending, later
+		}
+		ds = append(ds, d)
+	}
+	if err := s.Import(ps, ds); err != nil {
+		t.Fatal(err)
+	}
+	// 1,000 more payments that went through PENDING with a re-check, and were delivered: their
+	// queue and state keys are now tombstones, which a scan of the keys on disk would step over
+	for i := range 1000 {
+		p := started(t, s, "2", fmt.Sprint("churn", i), 100, t0)
+		r, err := setState(s, p, StateAccepted, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := s.BeginAttempt("2", r.Delivery.ID, t0, time.Minute)
+		if err == nil {
+			_, err = s.FinishAttempt("2", d.ID, d.Attempts, AttemptResult{At: t0, Delivered: true})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustCheckIndexes(t, s, "seeded")
+
+	cost := func(name string, maxReads int64, want int, run func() (int, error)) {
+		t.Helper()
+		before := s.Reads()
+		n, err := run()
+		read := s.Reads() - before
+		if err != nil || n != want {
+			t.Fatalf("%s: %d results, want %d (%v)", name, n, want, err)
+		}
+		if read > maxReads {
+			t.Errorf("%s read %d entries for %d results, at most %d expected", name, read, n, maxReads)
+		}
+	}
+	cost("DueChecks", 5+1, 5, func() (int, error) { ks, err := s.DueChecks(t0, 64); return len(ks), err })
+	cost("DueDeliveries", 3+1+3, 3, func() (int, error) { d, err := s.DueDeliveries(t0, 64); return len(d), err })
+	cost("pending payments", 2*10, 10, func() (int, error) {
+		p, err := s.ListPayments(PaymentFilter{State: StatePending, Limit: 10})
+		return len(p), err
+	})
+	cost("accepted payments of a site", 2*10, 10, func() (int, error) {
+		p, err := s.ListPayments(PaymentFilter{SiteID: "1", State: StateAccepted, Limit: 10})
+		return len(p), err
+	})
+	cost("pending deliveries", 2*10, 10, func() (int, error) {
+		d, err := s.ListDeliveries(DeliveryFilter{State: DeliveryPending, Limit: 10})
+		return len(d), err
+	})
+	cost("deliveries of a transaction", 2, 1, func() (int, error) {
+		d, err := s.ListDeliveries(DeliveryFilter{TransactionID: ps[7].TransactionID})
+		return len(d), err
+	})
+	cost("failed deliveries", 0, 0, func() (int, error) {
+		d, err := s.ListDeliveries(DeliveryFilter{State: DeliveryFailed})
+		return len(d), err
+	})
+}
+
+// TestLeaseInMemory: the lease of an attempt is not written, yet one attempt runs at a time,
+// and an attempt cut short by a crash leaves its delivery due at once after the restart.
+func TestLeaseInMemory(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := started(t, s, "1", "O", 100, t0)
+	r, _ := setState(s, p, StateAccepted, t0)
+	id := r.Delivery.ID
+
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	began := 0
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.BeginAttempt("1", id, t0, time.Minute); err == nil {
+				mu.Lock()
+				began++
+				mu.Unlock()
+			} else if !errors.Is(err, ErrStaleAttempt) {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if began != 1 {
+		t.Fatalf("%d attempts began at once", began)
+	}
+	stored, _ := s.GetDelivery("1", id)
+	if stored.Attempts != 0 || !stored.NextAttempt.Equal(t0) {
+		t.Fatalf("the lease was written: %+v", stored)
+	}
+	mustCheckIndexes(t, s, "leased")
+	_ = s.Close() // the process ends during the attempt
+
+	if s, err = Open(dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	due, _ := s.DueDeliveries(t0, 10)
+	if len(due) != 1 || due[0].ID != id {
+		t.Fatalf("after the restart: due %v", due)
+	}
+	d, err := s.BeginAttempt("1", id, t0, time.Minute)
+	if err != nil || d.Attempts != 1 {
+		t.Fatalf("%+v %v", d, err)
+	}
+	if d, err = s.FinishAttempt("1", id, 1, AttemptResult{At: t0, Delivered: true, HTTPStatus: 204}); err != nil || d.State != DeliveryDelivered || d.Attempts != 1 {
+		t.Fatalf("%+v %v", d, err)
+	}
+	mustCheckIndexes(t, s, "delivered")
+}
+
+// TestIndexesSurviveKill9 writes from a child process that is killed with SIGKILL in the
+// middle, several times over, and checks the indexes each time the store is opened again.
+func TestIndexesSurviveKill9(t *testing.T) {
+	if dir := os.Getenv("STORAGE_KILL9_DIR"); dir != "" {
+		s, err := Open(dir, Options{})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		seed, _ := strconv.ParseUint(os.Getenv("STORAGE_KILL9_SEED"), 10, 64)
+		fmt.Println("writing")
+		for {
+			churn(t, s, 8, 40, seed)
+			seed++
+		}
+	}
+	if testing.Short() {
+		t.Skip("kill -9 rounds skipped in -short mode")
+	}
+	dir := t.TempDir()
+	for round := range 4 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestIndexesSurviveKill9$")
+		cmd.Env = append(os.Environ(), "STORAGE_KILL9_DIR="+dir, fmt.Sprint("STORAGE_KILL9_SEED=", round*1000))
+		out, _ := cmd.StdoutPipe()
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 8)
+		_, _ = out.Read(buf) // "writing": the store is open
+		time.Sleep(time.Duration(300+rand.IntN(700)) * time.Millisecond)
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		_ = cmd.Wait()
+
+		s, err := Open(dir, Options{})
+		if err != nil {
+			t.Fatalf("round %d: reopening after kill -9: %v", round, err)
+		}
+		n, _ := s.ListPayments(PaymentFilter{Limit: 10})
+		err = s.CheckIndexes()
+		_ = s.Close()
+		if err != nil {
+			t.Fatalf("round %d, after kill -9: %v", round, err)
+		}
+		if len(n) == 0 {
+			t.Fatalf("round %d: nothing was written before the kill", round)
+		}
+	}
+}

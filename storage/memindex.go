@@ -1,0 +1,118 @@
+package storage
+
+import (
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+
+	"github.com/google/btree"
+)
+
+// memIndex is an ordered in-memory set of keys, each with a rank (a due time in Unix
+// nanoseconds, or a state's rank). Badger keeps three of them for the records that churn: the
+// re-check queue, the delivery queue and the open payments. Read from disk, those queues would
+// cost O(stored): Badger keeps the keys a transaction deleted as tombstones until a compaction
+// reaches the last level, and an iterator steps over every one of them (about 12 ms per
+// 100,000 on a small machine), every time. In memory they cost O(result).
+//
+// The store on disk stays the truth: each index is rebuilt from its keys when the store opens,
+// and set from each record after the transaction that wrote the record has committed (under
+// the record's stripe lock, see stripes), so it never shows what is not on disk.
+type memIndex struct {
+	mu    sync.RWMutex
+	ranks map[Key]int64
+	tree  *btree.BTreeG[memItem]
+	// visits counts the entries queries stepped over (tests pin the O(result) cost with it).
+	visits *atomic.Int64
+}
+
+type memItem struct {
+	rank int64
+	key  Key
+}
+
+func lessMemItem(a, b memItem) bool {
+	if a.rank != b.rank {
+		return a.rank < b.rank
+	}
+	if a.key.SiteID != b.key.SiteID {
+		return a.key.SiteID < b.key.SiteID
+	}
+	return a.key.ID < b.key.ID
+}
+
+func newMemIndex(visits *atomic.Int64) *memIndex {
+	return &memIndex{ranks: map[Key]int64{}, tree: btree.NewG(32, lessMemItem), visits: visits}
+}
+
+// set puts k at rank, or removes it when present is false.
+func (m *memIndex) set(k Key, rank int64, present bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old, ok := m.ranks[k]; ok {
+		if present && old == rank {
+			return
+		}
+		m.tree.Delete(memItem{old, k})
+		delete(m.ranks, k)
+	}
+	if present {
+		m.ranks[k] = rank
+		m.tree.ReplaceOrInsert(memItem{rank, k})
+	}
+}
+
+// rank returns k's rank.
+func (m *memIndex) rank(k Key) (int64, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	r, ok := m.ranks[k]
+	return r, ok
+}
+
+// page returns up to n keys from pivot on, in order, that keep accepts; keep also says when
+// to stop. It holds the read lock only while it walks memory: callers read the records after.
+func (m *memIndex) page(pivot memItem, n int, keep func(it memItem) (ok, more bool)) []memItem {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var items []memItem
+	m.tree.AscendGreaterOrEqual(pivot, func(it memItem) bool {
+		if len(items) >= n {
+			return false
+		}
+		m.visits.Add(1)
+		ok, more := keep(it)
+		if ok {
+			items = append(items, it)
+		}
+		return more
+	})
+	return items
+}
+
+func (m *memIndex) len() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.ranks)
+}
+
+// stripes serialise the writes of one record (a payment, or a delivery) from the read to the
+// update of the in-memory indexes, so that two commits of one record update them in commit
+// order. Writes of different records take different stripes (mostly) and commit together in
+// one of Badger's group commits.
+type stripes struct {
+	seed maphash.Seed
+	mu   [256]sync.Mutex
+}
+
+func (s *stripes) lock(kind byte, k Key) func() {
+	var h maphash.Hash
+	h.SetSeed(s.seed)
+	_ = h.WriteByte(kind)
+	_, _ = h.WriteString(k.SiteID)
+	_ = h.WriteByte('/')
+	_, _ = h.WriteString(k.ID)
+	m := &s.mu[h.Sum64()%uint64(len(s.mu))]
+	m.Lock()
+	return m.Unlock
+}
