@@ -35,8 +35,9 @@ const (
 	FirstCheck = 30 * time.Second
 	// orphanDelay: a payment of a site no longer configured is looked at again this late.
 	orphanDelay = 5 * time.Minute
-	// recheckWorkers bounds the re-checks running at once.
-	recheckWorkers = 4
+	// RecheckWorkers is the number of re-checks running at once per store, at most; the
+	// site's rate budget paces them.
+	RecheckWorkers = 16
 )
 
 // pendingBackoff spaces the re-checks of a pending payment: the first within a minute of the
@@ -331,11 +332,11 @@ func nextRefusedCheck(p *storage.Payment, at time.Time) time.Time {
 	return time.Time{}
 }
 
-// recheckLoop re-checks due payments, a few at a time, with the lowest priority.
+// recheckLoop re-checks due payments, RecheckWorkers at a time, with the lowest priority.
 func (e *Engine) recheckLoop(ctx context.Context) {
 	defer e.wg.Done()
-	pump(ctx, e, nil, recheckWorkers, "re-checks",
-		func() ([]storage.Key, error) { return e.store.DueChecks(Now(), 64) },
+	pump(ctx, e, nil, RecheckWorkers, "re-checks",
+		func(n int) ([]storage.Key, error) { return e.store.DueChecks(Now(), n) },
 		func(k storage.Key) string { return k.SiteID + "/" + k.ID },
 		e.recheck)
 }
@@ -373,6 +374,9 @@ func (e *Engine) recheck(k storage.Key) {
 	if err != nil {
 		e.logger.Error("reading a due payment", zap.String("site_id", k.SiteID), zap.String("transaction_id", k.ID), zap.Error(err))
 		return
+	}
+	if p.NextCheck.IsZero() || p.NextCheck.After(Now()) {
+		return // checked meanwhile, by a notification or a return
 	}
 	switch p.State {
 	case storage.StateInit:

@@ -14,8 +14,8 @@ import (
 
 // Delivery rules.
 const (
-	// deliveryWorkers bounds the deliveries in flight per store.
-	deliveryWorkers = 4
+	// DeliveryWorkers is the number of deliveries in flight per store, at most.
+	DeliveryWorkers = 16
 	// GiveUpAfter: a delivery is retried at least this long before it is given up (kept, and
 	// replayable).
 	GiveUpAfter = 72 * time.Hour
@@ -37,13 +37,13 @@ func (e *Engine) Wake() {
 	}
 }
 
-// deliveryLoop sends due deliveries, a few at a time. It belongs to the store, so one set of
+// deliveryLoop sends due deliveries, DeliveryWorkers at a time. It belongs to the store, so one set of
 // workers serves every config that shares the store, across reloads; and each attempt is
 // leased in the store before it is sent, so no attempt is ever sent twice at once.
 func (e *Engine) deliveryLoop(ctx context.Context) {
 	defer e.wg.Done()
-	pump(ctx, e, e.wakeDeliveries, deliveryWorkers, "deliveries",
-		func() ([]storage.Delivery, error) { return e.store.DueDeliveries(Now(), 64) },
+	pump(ctx, e, e.wakeDeliveries, DeliveryWorkers, "deliveries",
+		func(n int) ([]storage.Delivery, error) { return e.store.DueDeliveries(Now(), n) },
 		func(d storage.Delivery) string { return d.SiteID + "/" + d.ID },
 		func(d storage.Delivery) { e.deliver(ctx, d) })
 }

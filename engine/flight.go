@@ -60,47 +60,75 @@ func (g *flightGroup[T]) doSince(key string, since time.Time, fn func() (T, erro
 	return f.val, f.err
 }
 
-// pump runs a queue of the store: every second (and when woken), it lists what is due and
-// hands each item not already in flight to handle, at most workers at a time, as background
-// work of the engine.
+// pump runs a queue of the store with a fixed set of workers. It lists a page of due items
+// (more than there are workers), hands each one not already in flight to the next free worker
+// (waiting for one to be free), and lists again as soon as the page is handed out. When a
+// listing finds nothing new it waits for a wake-up, or a tick of pollEvery for items whose
+// time has come. So a worker that finishes takes the next due item at once, and the number of
+// workers (and, for CinetPay calls, the rate budget) is the only limit on the rate.
+//
+// Each item is taken again by the handler under the store's own guard (a lease, a re-read),
+// so an item listed twice is never worked on twice at once.
 func pump[T any](ctx context.Context, e *Engine, wake <-chan struct{}, workers int, what string,
-	due func() ([]T, error), key func(T) string, handle func(T)) {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	sem := make(chan struct{}, workers)
+	due func(n int) ([]T, error), key func(T) string, handle func(T)) {
+	work := make(chan T)
 	inflight := newKeySet()
-	for {
-		select {
-		case <-ctx.Done():
+	for range workers {
+		if !e.spawn(func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case it := <-work:
+					handle(it)
+					inflight.remove(key(it))
+				}
+			}
+		}) {
 			return
-		case <-tick.C:
-		case <-wake:
 		}
-		items, err := due()
+	}
+	tick := time.NewTicker(pollEvery)
+	defer tick.Stop()
+	page := workers + 64
+	for {
+		items, err := due(page)
 		if err != nil {
 			e.logger.Error("listing due "+what, zap.Error(err))
-			continue
 		}
+		handed := 0
 		for _, it := range items {
 			id := key(it)
 			if !inflight.add(id) {
 				continue
 			}
 			select {
-			case sem <- struct{}{}:
-			default:
-				inflight.remove(id) // all workers busy: next round
-				continue
-			}
-			if !e.spawn(func() {
-				defer func() { <-sem; inflight.remove(id) }()
-				handle(it)
-			}) {
+			case work <- it:
+				handed++
+			case <-ctx.Done():
 				return
 			}
 		}
+		if pumpListed != nil {
+			pumpListed(what, len(items), handed)
+		}
+		if handed > 0 && len(items) == page {
+			continue // more may be due
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-wake:
+		}
 	}
 }
+
+// pollEvery is how often a queue looks for items whose time has come (a variable for tests).
+var pollEvery = time.Second
+
+// pumpListed, when set by a test, observes each listing of a queue.
+var pumpListed func(what string, listed, handed int)
 
 // keySet is a set of strings safe for concurrent use.
 type keySet struct {
