@@ -82,6 +82,10 @@ type Badger struct {
 	// never finished is due again on restart.
 	leaseMu sync.Mutex
 	leases  map[Key]attemptLease
+
+	finals finalCache
+	// purges counts purge deletions begun: a Get that overlapped one does not fill finals
+	purges atomic.Int64
 }
 
 // attemptLease is one delivery attempt in flight.
@@ -389,12 +393,20 @@ func (s *Badger) Get(site, txid string) (Payment, error) {
 	if err := checkParts(site, txid); err != nil {
 		return Payment{}, ErrNotFound
 	}
+	k := Key{SiteID: site, ID: txid}
+	if p, ok := s.finals.get(k); ok {
+		return p, nil
+	}
+	purges := s.purges.Load()
 	var p Payment
 	err := s.db.View(func(txn *badger.Txn) error {
 		var err error
 		p, err = getPayment(txn, site, txid)
 		return err
 	})
+	if err == nil && s.purges.Load() == purges {
+		s.finals.put(&p)
+	}
 	return p, err
 }
 
@@ -959,6 +971,7 @@ func (s *Badger) Purge(now time.Time, keep time.Duration) (int, error) {
 // purgeOne deletes one payment, decided again in the transaction that deletes it.
 func (s *Badger) purgeOne(k Key, now time.Time, keep time.Duration) error {
 	defer s.locks.lock('p', k)()
+	s.purges.Add(1)
 	var gone Payment
 	err := s.update(func(txn *badger.Txn) error {
 		p, err := getPayment(txn, k.SiteID, k.ID)
@@ -1005,6 +1018,7 @@ func (s *Badger) purgeOne(k Key, now time.Time, keep time.Duration) error {
 		return txn.Delete(paymentKey(p.SiteID, p.TransactionID))
 	})
 	if err == nil {
+		s.finals.drop(k)
 		// a purgeable payment is in no in-memory index; make sure
 		gone.State, gone.NextCheck = StateAccepted, time.Time{}
 		s.indexPayment(&gone)

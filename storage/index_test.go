@@ -349,3 +349,41 @@ func TestIndexesSurviveKill9(t *testing.T) {
 		}
 	}
 }
+
+// Final payments are served from memory; what a caller does with its copy changes nothing,
+// and a purged payment is gone from the cache too.
+func TestFinalPaymentsCached(t *testing.T) {
+	s := openTest(t)
+	p := started(t, s, "1", "O", 100, t0)
+	if _, err := setState(s, p, StateAccepted, t0); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.Get("1", p.TransactionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.History[0].Reason = "changed by a caller"
+	a.Confirmed.Amount = "1"
+	before := s.Reads()
+	b, err := s.Get("1", p.TransactionID)
+	if err != nil || b.History[0].Reason == "changed by a caller" || b.Confirmed.Amount != "100" {
+		t.Fatalf("cached copy changed: %+v %v", b, err)
+	}
+	if _, ok := s.finals.get(Key{SiteID: "1", ID: p.TransactionID}); !ok || s.Reads() != before {
+		t.Fatal("a final payment is not served from the cache")
+	}
+	if n, err := s.Purge(t0.Add(91*24*time.Hour), 90*24*time.Hour); err != nil || n != 0 {
+		t.Fatalf("purged %d (%v) with a pending delivery", n, err)
+	}
+	d, _ := s.BeginAttempt("1", b.History[len(b.History)-1].EventID, t0, time.Minute)
+	if _, err := s.FinishAttempt("1", d.ID, d.Attempts, AttemptResult{At: t0, Delivered: true}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Purge(t0.Add(91*24*time.Hour), 90*24*time.Hour); err != nil || n != 1 {
+		t.Fatalf("purged %d (%v)", n, err)
+	}
+	if _, err := s.Get("1", p.TransactionID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("purged payment still served: %v", err)
+	}
+	mustCheckIndexes(t, s, "after purge")
+}

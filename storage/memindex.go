@@ -2,6 +2,7 @@ package storage
 
 import (
 	"hash/maphash"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -115,4 +116,66 @@ func (s *stripes) lock(kind byte, k Key) func() {
 	m := &s.mu[h.Sum64()%uint64(len(s.mu))]
 	m.Lock()
 	return m.Unlock
+}
+
+// finalCache keeps recently read final payments (ACCEPTED, MISMATCH, DUPLICATE): they never
+// change, so a duplicate notification of one costs a map lookup, not a read and a decode. It
+// holds at most 2×finalCacheSize payments: when the current generation is full it becomes the
+// old one, and a hit in the old one moves to the current.
+type finalCache struct {
+	mu       sync.Mutex
+	cur, old map[Key]*Payment
+}
+
+const finalCacheSize = 4096
+
+func (c *finalCache) get(k Key) (Payment, bool) {
+	c.mu.Lock()
+	p, ok := c.cur[k]
+	if !ok {
+		if p, ok = c.old[k]; ok {
+			c.putLocked(k, p)
+		}
+	}
+	c.mu.Unlock()
+	if !ok {
+		return Payment{}, false
+	}
+	return p.clone(), true
+}
+
+// put caches a final payment; others are ignored.
+func (c *finalCache) put(p *Payment) {
+	if !p.State.Final() {
+		return
+	}
+	cp := p.clone()
+	c.mu.Lock()
+	c.putLocked(Key{SiteID: p.SiteID, ID: p.TransactionID}, &cp)
+	c.mu.Unlock()
+}
+
+func (c *finalCache) putLocked(k Key, p *Payment) {
+	if c.cur == nil || len(c.cur) >= finalCacheSize {
+		c.old, c.cur = c.cur, make(map[Key]*Payment, finalCacheSize)
+	}
+	c.cur[k] = p
+}
+
+func (c *finalCache) drop(k Key) {
+	c.mu.Lock()
+	delete(c.cur, k)
+	delete(c.old, k)
+	c.mu.Unlock()
+}
+
+// clone copies a payment with its own history and confirmation.
+func (p *Payment) clone() Payment {
+	cp := *p
+	cp.History = slices.Clone(p.History)
+	if p.Confirmed != nil {
+		c := *p.Confirmed
+		cp.Confirmed = &c
+	}
+	return cp
 }
