@@ -33,7 +33,8 @@ import (
 //	ps/<state>/<site>/<txid>             payments by state
 //	ds/<state>/<site>/<id>               deliveries by state
 //	dt/<txid>/<site>/<id>                deliveries by transaction
-//	meta/indexes                         the version of the indexes above ("1")
+//	se/<last change:8 bytes BE>/<site>/<txid>  settled payments (not INIT, PENDING, UNKNOWN), for purge
+//	meta/indexes                         the version of the indexes above (indexesVersion)
 //
 // Every index key is written in the transaction that writes its record. The queues and the
 // open payments are also kept in memory (see memIndex), rebuilt from their keys at Open.
@@ -50,6 +51,10 @@ const (
 	kindPayState   = "ps/"
 	kindDelState   = "ds/"
 	kindDelByTx    = "dt/"
+	kindSettled    = "se/"
+
+	// indexesVersion names the set of indexes a store has; Open builds what an older one lacks.
+	indexesVersion = "2"
 )
 
 // Options tune Open.
@@ -134,9 +139,9 @@ func Open(dir string, opts Options) (*Badger, error) {
 func (s *Badger) ensureIndexes() error {
 	var have bool
 	if err := s.db.View(func(txn *badger.Txn) error {
-		_, err := txn.Get([]byte(keyMetaIndexes))
-		have = err == nil
-		if errors.Is(err, badger.ErrKeyNotFound) {
+		v, err := getString(txn, []byte(keyMetaIndexes))
+		have = err == nil && v == indexesVersion
+		if errors.Is(err, ErrNotFound) {
 			return nil
 		}
 		return err
@@ -150,6 +155,11 @@ func (s *Badger) ensureIndexes() error {
 			var p Payment
 			if err := json.Unmarshal(v, &p); err != nil {
 				return false, err
+			}
+			if !p.State.Open() {
+				if err := wb.Set(settledKey(p.LastChange(), p.SiteID, p.TransactionID), nil); err != nil {
+					return false, err
+				}
 			}
 			return true, wb.Set(payStateKey(p.State, p.SiteID, p.TransactionID), nil)
 		}); err != nil {
@@ -169,7 +179,7 @@ func (s *Badger) ensureIndexes() error {
 	if err != nil {
 		return fmt.Errorf("building the store's indexes: %w", err)
 	}
-	if err := wb.Set([]byte(keyMetaIndexes), []byte("1")); err != nil {
+	if err := wb.Set([]byte(keyMetaIndexes), []byte(indexesVersion)); err != nil {
 		return err
 	}
 	return wb.Flush()
@@ -507,6 +517,17 @@ func writePayment(w writer, before, p *Payment) error {
 			}
 		}
 		if err := w.Set(payStateKey(p.State, p.SiteID, p.TransactionID), nil); err != nil {
+			return err
+		}
+	}
+	settledBefore := before != nil && !before.State.Open()
+	if settledBefore && (p.State.Open() || !before.LastChange().Equal(p.LastChange())) {
+		if err := w.Delete(settledKey(before.LastChange(), p.SiteID, p.TransactionID)); err != nil {
+			return err
+		}
+	}
+	if !p.State.Open() && (!settledBefore || !before.LastChange().Equal(p.LastChange())) {
+		if err := w.Set(settledKey(p.LastChange(), p.SiteID, p.TransactionID), nil); err != nil {
 			return err
 		}
 	}
@@ -930,43 +951,61 @@ func (s *Badger) ListDeliveries(f DeliveryFilter) ([]Delivery, error) {
 // when it is purgeable (see purgeable) and none of its deliveries is still pending. Paid markers
 // stay, so an order paid long ago is never started again.
 //
-// Candidates are listed in one read transaction, then each is read again and decided anew in
+// Candidates come from the settled index (oldest state change first, O(result)), a chunk at
+// a time; each is read again and decided anew in
 // the transaction that deletes it: a payment that changed after it was listed (a late success,
 // a replayed delivery) is kept, and a change committed while the deletion runs makes the
 // deletion conflict and retry with the new state.
 func (s *Badger) Purge(now time.Time, keep time.Duration) (int, error) {
-	var victims []Key
-	err := s.db.View(func(txn *badger.Txn) error {
-		return s.iterate(txn, []byte(kindPayment), true, func(_, v []byte) (bool, error) {
-			var p Payment
-			if err := json.Unmarshal(v, &p); err != nil {
-				return false, err
-			}
-			if purgeable(&p, now, keep) {
-				victims = append(victims, Key{SiteID: p.SiteID, ID: p.TransactionID})
-			}
-			return true, nil
-		})
-	})
-	if err != nil {
-		return 0, err
-	}
-	if purgeListed != nil {
-		purgeListed()
-	}
+	// the settled index, oldest change first, up to now-keep, in chunks
+	end := dueKeyPrefix(kindSettled, now.Add(-keep))
+	from := []byte(kindSettled)
 	n := 0
-	for _, k := range victims {
-		err := s.purgeOne(k, now, keep)
-		if errors.Is(err, errKeep) {
-			continue
-		}
+	for {
+		var victims []Key
+		err := s.db.View(func(txn *badger.Txn) error {
+			opts := badger.DefaultIteratorOptions
+			opts.PrefetchValues = false
+			opts.Prefix = []byte(kindSettled)
+			it := txn.NewIterator(opts)
+			defer it.Close()
+			for it.Seek(from); it.Valid() && len(victims) < purgeChunk; it.Next() {
+				k := it.Item().KeyCopy(nil)
+				s.reads.Add(1)
+				if len(k) < len(end) || bytes.Compare(k[:len(end)], end) >= 0 {
+					break
+				}
+				if site, id, ok := strings.Cut(string(k[len(end):]), "/"); ok {
+					victims = append(victims, Key{SiteID: site, ID: id})
+				}
+				from = append(k, 0)
+			}
+			return nil
+		})
 		if err != nil {
 			return n, err
 		}
-		n++
+		if purgeListed != nil {
+			purgeListed()
+		}
+		for _, k := range victims {
+			err := s.purgeOne(k, now, keep)
+			if errors.Is(err, errKeep) {
+				continue
+			}
+			if err != nil {
+				return n, err
+			}
+			n++
+		}
+		if len(victims) < purgeChunk {
+			return n, nil
+		}
 	}
-	return n, nil
 }
+
+// purgeChunk is how many candidates Purge lists at a time.
+const purgeChunk = 1000
 
 // purgeOne deletes one payment, decided again in the transaction that deletes it.
 func (s *Badger) purgeOne(k Key, now time.Time, keep time.Duration) error {
@@ -1004,6 +1043,9 @@ func (s *Badger) purgeOne(k Key, now time.Time, keep time.Duration) error {
 			}
 		}
 		if err := txn.Delete(payStateKey(p.State, p.SiteID, p.TransactionID)); err != nil {
+			return err
+		}
+		if err := txn.Delete(settledKey(p.LastChange(), p.SiteID, p.TransactionID)); err != nil {
 			return err
 		}
 		if err := txn.Delete(orderKey(p.SiteID, p.OrderID, p.TransactionID)); err != nil {
@@ -1129,6 +1171,10 @@ func orderKey(site, order, txid string) []byte {
 
 func recheckKey(due time.Time, site, txid string) []byte {
 	return append(dueKeyPrefix(kindRecheck, due), site+"/"+txid...)
+}
+
+func settledKey(at time.Time, site, txid string) []byte {
+	return append(dueKeyPrefix(kindSettled, at), site+"/"+txid...)
 }
 
 func dueDeliveryKey(due time.Time, site, id string) []byte {

@@ -123,7 +123,7 @@ func TestIndexesBuiltForAnOlderStore(t *testing.T) {
 	churn(t, s, 2, 60, 3)
 	// take the store back to the old layout
 	wb := s.db.NewWriteBatch()
-	for _, kind := range []string{kindPayState, kindDelState, kindDelByTx} {
+	for _, kind := range []string{kindPayState, kindDelState, kindDelByTx, kindSettled} {
 		keys, _ := s.keys(kind)
 		for _, k := range keys {
 			_ = wb.Delete(k)
@@ -384,6 +384,44 @@ func TestFinalPaymentsCached(t *testing.T) {
 	}
 	if _, err := s.Get("1", p.TransactionID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("purged payment still served: %v", err)
+	}
+	mustCheckIndexes(t, s, "after purge")
+}
+
+// Purge reads the settled payments old enough (and one key past them), in chunks, and keeps
+// those with a pending delivery.
+func TestPurgeReadsOnlyTheOldEnough(t *testing.T) {
+	s := openTest(t)
+	keep := 90 * 24 * time.Hour
+	var ps []Payment
+	var ds []Delivery
+	old := 2500
+	for i := range old + 5000 {
+		at := t0
+		if i >= old {
+			at = t0.Add(100 * 24 * time.Hour) // recent
+		}
+		p := Payment{SiteID: "1", TransactionID: s.NewTransactionID(), OrderID: fmt.Sprint("O", i), Amount: 100,
+			Currency: "XOF", State: StateExpired, CreatedAt: at, UpdatedAt: at}
+		if i < old && i%10 == 0 {
+			p.History = []Transition{{From: StatePending, To: StateExpired, At: at, EventID: fmt.Sprintf("e%05d", i)}}
+		}
+		ps = append(ps, p)
+		if i < old && i%10 == 0 {
+			ds = append(ds, Delivery{ID: fmt.Sprintf("e%05d", i), SiteID: "1", TransactionID: p.TransactionID,
+				Status: StateExpired, State: DeliveryPending, CreatedAt: at, Since: at, NextAttempt: t0.Add(200 * 24 * time.Hour)})
+		}
+	}
+	if err := s.Import(ps, ds); err != nil {
+		t.Fatal(err)
+	}
+	before := s.Reads()
+	n, err := s.Purge(t0.Add(keep+time.Hour), keep)
+	if err != nil || n != old-len(ds) {
+		t.Fatalf("purged %d (%v), want %d", n, err, old-len(ds))
+	}
+	if read := s.Reads() - before; read > int64(old)+1 {
+		t.Fatalf("purge read %d keys for %d candidates", read, old)
 	}
 	mustCheckIndexes(t, s, "after purge")
 }

@@ -36,6 +36,8 @@ func (s *Badger) CheckIndexes() error {
 			}
 			if p.State.Open() {
 				open[key] = stateRank(p.State)
+			} else {
+				want[string(settledKey(p.LastChange(), p.SiteID, p.TransactionID))] = true
 			}
 			return true, nil
 		}); err != nil {
@@ -57,7 +59,7 @@ func (s *Badger) CheckIndexes() error {
 			return err
 		}
 		// every index key on disk is called for by a record, and every one called for exists
-		for _, kind := range []string{kindOrder, kindPayState, kindRecheck, kindDelState, kindDelByTx, kindDueDeliv} {
+		for _, kind := range []string{kindOrder, kindPayState, kindRecheck, kindDelState, kindDelByTx, kindDueDeliv, kindSettled} {
 			if err := iterate(txn, []byte(kind), false, func(k, _ []byte) (bool, error) {
 				if !want[string(k)] {
 					return false, fmt.Errorf("index key %q has no record", printable(k))
@@ -116,7 +118,7 @@ func sameIndex(name string, m *memIndex, want map[Key]int64, leased func(k Key, 
 
 // printable shows a key with its binary due time as a number.
 func printable(k []byte) string {
-	for _, kind := range []string{kindRecheck, kindDueDeliv} {
+	for _, kind := range []string{kindRecheck, kindDueDeliv, kindSettled} {
 		if strings.HasPrefix(string(k), kind) && len(k) >= len(kind)+8 {
 			return fmt.Sprintf("%s%d/%s", kind, binary.BigEndian.Uint64(k[len(kind):]), k[len(kind)+8:])
 		}
