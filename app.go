@@ -310,7 +310,7 @@ const userAgent = "caddy-cinetpay/1 (+https://github.com/caddy-cinetpay/caddy-ci
 // newForwardClient is the HTTP client of deliveries: a timeout per attempt, no redirects.
 func newForwardClient(timeout time.Duration) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 8
+	tr.MaxIdleConnsPerHost = engine.DeliveryWorkers // one per worker: no connection churn
 	return &http.Client{
 		Timeout:   timeout,
 		Transport: tr,

@@ -1,6 +1,7 @@
 package caddycinetpay
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
@@ -199,12 +200,24 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); !ok || srv.ReadTimeout <= 0 || srv.ReadTimeout > bodyReadTimeout {
 		set = rc.SetReadDeadline(time.Now().Add(bodyReadTimeout)) == nil
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	body, err := readAtMost(r.Body, r.ContentLength, limit)
 	if set && err == nil {
 		// the rest of the exchange (a /check, the answer) is not the client's to hurry
 		_ = rc.SetReadDeadline(time.Time{})
 	}
 	return body, err
+}
+
+// readAtMost reads up to limit+1 bytes of body into one buffer sized from the declared length
+// (when it is within the limit), not grown step by step.
+func readAtMost(body io.Reader, declared, limit int64) ([]byte, error) {
+	size := int64(512)
+	if declared >= 0 && declared <= limit {
+		size = declared + 1 // room to see EOF without growing
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	_, err := buf.ReadFrom(io.LimitReader(body, limit+1))
+	return buf.Bytes(), err
 }
 
 // answer writes a short plain-text answer.

@@ -330,10 +330,17 @@ var defaultHTTPClient = &http.Client{Transport: newTransport(), CheckRedirect: n
 
 func newTransport() http.RoundTripper {
 	if t, ok := http.DefaultTransport.(*http.Transport); ok {
-		return t.Clone()
+		t = t.Clone()
+		t.MaxIdleConnsPerHost = MaxIdleConns
+		return t
 	}
 	return http.DefaultTransport
 }
+
+// MaxIdleConns is how many idle connections to CinetPay the default client keeps. Go's default
+// of 2 made every call beyond two at once open a new connection (and a TLS handshake) and close
+// it after.
+const MaxIdleConns = 64
 
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 

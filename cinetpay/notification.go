@@ -85,7 +85,8 @@ func notificationFormat(contentType string, body []byte) int {
 }
 
 func parseFormNotification(body []byte) (map[string]string, error) {
-	fields := make(map[string]string)
+	// sized once: growing the map was most of the parse's cost
+	fields := make(map[string]string, bytes.Count(body, []byte("&"))+1)
 	for pair := range strings.SplitSeq(string(body), "&") {
 		if pair == "" {
 			continue

@@ -307,11 +307,17 @@ func newTransport(ipv4 bool) *http.Transport {
 	} else {
 		t = &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true, TLSHandshakeTimeout: 10 * time.Second}
 	}
+	// Go's default of 2 idle connections made every call beyond two at once open a new
+	// connection (and a TLS handshake) and close it after
+	t.MaxIdleConnsPerHost = maxIdleConns
 	if ipv4 {
 		forceIPv4(t)
 	}
 	return t
 }
+
+// maxIdleConns is how many idle connections to CinetPay the default clients keep.
+const maxIdleConns = 64
 
 // forceIPv4 makes t dial over IPv4 only: "tcp" and "tcp4" become "tcp4",
 // any other network is refused. A custom DialContext or DialTLSContext is
