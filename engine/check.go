@@ -95,12 +95,24 @@ func (e *Engine) CheckBy(s *Site, p *storage.Payment, by time.Time) (storage.Upd
 	if !p.NextCheck.IsZero() && !p.NextCheck.After(by) {
 		return storage.UpdateResult{Payment: *p, From: p.State}, nil
 	}
-	return e.store.Update(s.ID, p.TransactionID, Now(), func(p *storage.Payment) error {
+	res, err := e.store.Update(s.ID, p.TransactionID, Now(), func(p *storage.Payment) error {
 		if p.NextCheck.IsZero() || p.NextCheck.After(by) {
 			p.NextCheck = by
 		}
 		return nil
 	})
+	if err == nil && !by.After(Now()) {
+		e.WakeChecks()
+	}
+	return res, err
+}
+
+// WakeChecks tells the re-check loop that a check is due now.
+func (e *Engine) WakeChecks() {
+	select {
+	case e.wakeChecks <- struct{}{}:
+	default:
+	}
 }
 
 func (e *Engine) checkOnce(s *Site, txid string, prio int) (storage.UpdateResult, error) {
@@ -335,7 +347,7 @@ func nextRefusedCheck(p *storage.Payment, at time.Time) time.Time {
 // recheckLoop re-checks due payments, RecheckWorkers at a time, with the lowest priority.
 func (e *Engine) recheckLoop(ctx context.Context) {
 	defer e.wg.Done()
-	pump(ctx, e, nil, RecheckWorkers, "re-checks",
+	pump(ctx, e, e.wakeChecks, RecheckWorkers, "re-checks",
 		func(n int) ([]storage.Key, error) { return e.store.DueChecks(Now(), n) },
 		func(k storage.Key) string { return k.SiteID + "/" + k.ID },
 		e.recheck)

@@ -68,6 +68,7 @@ type Engine struct {
 	starts flightGroup[StartResult]
 
 	wakeDeliveries chan struct{}
+	wakeChecks     chan struct{}
 	cancel         context.CancelFunc
 	wg             sync.WaitGroup
 	// use is held (read) by every request using the store and taken (write) by Close, so the
@@ -86,6 +87,7 @@ func New(store storage.Store, logger *zap.Logger) *Engine {
 		logger:         logger,
 		limiters:       map[string]*limiter{},
 		wakeDeliveries: make(chan struct{}, 1),
+		wakeChecks:     make(chan struct{}, 1),
 		cancel:         cancel,
 	}
 	e.wg.Add(3)

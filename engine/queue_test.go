@@ -89,9 +89,6 @@ func TestDeliveryBacklogDrainsOnEveryWorker(t *testing.T) {
 		ds = append(ds, storage.Delivery{ID: fmt.Sprintf("ev%03d", i), SiteID: "123456", TransactionID: tx,
 			Status: storage.StateAccepted, State: storage.DeliveryPending, CreatedAt: now, Since: now, NextAttempt: now})
 	}
-	if err := st.Import(ps, ds); err != nil {
-		t.Fatal(err)
-	}
 	e := New(st, nil)
 	defer e.Close()
 	var mu sync.Mutex
@@ -110,6 +107,10 @@ func TestDeliveryBacklogDrainsOnEveryWorker(t *testing.T) {
 			mu.Unlock()
 			return 204, 0, nil
 		}})
+	// seeded once the site is registered (else the first listing finds it not configured)
+	if err := st.Import(ps, ds); err != nil {
+		t.Fatal(err)
+	}
 	e.Wake()
 	waitUntil(t, "the backlog delivered", func() bool {
 		left, _ := st.ListDeliveries(storage.DeliveryFilter{State: storage.DeliveryPending})
@@ -145,9 +146,6 @@ func TestRecheckBacklogDrains(t *testing.T) {
 			Amount: 1000, Currency: "XOF", State: storage.StatePending, CreatedAt: now, UpdatedAt: now,
 			NextCheck: now.Add(-time.Second)})
 	}
-	if err := st.Import(ps, nil); err != nil {
-		t.Fatal(err)
-	}
 	e := New(st, nil)
 	defer e.Close()
 	fp, sh := &fakeProvider{}, &shop{}
@@ -155,7 +153,15 @@ func TestRecheckBacklogDrains(t *testing.T) {
 		Confirmed: storage.Confirmation{Amount: "1000", Currency: "XOF", Status: "ACCEPTED"}}, nil)
 	e.Register(&Site{ID: "123456", Provider: fp, Environment: "sandbox", Timeout: time.Second, RateLimit: 1000,
 		Deliver: sh.deliver, DeliveryTimeout: time.Second})
+	if err := st.Import(ps, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.WakeChecks()
 	waitUntil(t, "every due payment re-checked and delivered", func() bool { return len(sh.deliveries()) == n })
+	waitUntil(t, "the delivery queue empty", func() bool {
+		left, _ := st.ListDeliveries(storage.DeliveryFilter{State: storage.DeliveryPending})
+		return len(left) == 0
+	})
 	if c := fp.statuses.Load(); c != n {
 		t.Fatalf("%d status calls for %d due payments", c, n)
 	}

@@ -88,8 +88,12 @@ type Badger struct {
 	leaseMu sync.Mutex
 	leases  map[Key]attemptLease
 
-	finals finalCache
-	// purges counts purge deletions begun: a Get that overlapped one does not fill finals
+	// payments and deliveries cache the records last committed or read (see recordCache)
+	payments   recordCache[Payment]
+	deliveries recordCache[Delivery]
+	// finishes groups the outcomes of attempts that finish together into one transaction
+	finishes groupCommit
+	// purges counts purge deletions begun: a read that overlapped one does not fill a cache
 	purges atomic.Int64
 }
 
@@ -123,6 +127,7 @@ func Open(dir string, opts Options) (*Badger, error) {
 		return nil, fmt.Errorf("opening badger store: %w", err)
 	}
 	s := &Badger{db: db, leases: map[Key]attemptLease{}}
+	s.payments.clone, s.deliveries.clone = clonePayment, cloneDelivery
 	s.locks.seed = maphash.MakeSeed()
 	s.checks, s.dues, s.open = newMemIndex(&s.reads), newMemIndex(&s.reads), newMemIndex(&s.reads)
 	for _, step := range []func() error{s.loadPrefix, s.ensureIndexes, s.loadMemory} {
@@ -250,6 +255,18 @@ func (s *Badger) indexDelivery(d *Delivery) {
 	s.dues.set(k, due.UnixNano(), d.State == DeliveryPending)
 }
 
+// committedPayment sets the in-memory indexes and the cache from a committed payment.
+func (s *Badger) committedPayment(p *Payment) {
+	s.indexPayment(p)
+	s.payments.put(Key{SiteID: p.SiteID, ID: p.TransactionID}, p)
+}
+
+// committedDelivery sets the delivery queue and the cache from a committed delivery.
+func (s *Badger) committedDelivery(d *Delivery) {
+	s.indexDelivery(d)
+	s.deliveries.put(Key{SiteID: d.SiteID, ID: d.ID}, d)
+}
+
 // Reads is how many index entries and records the store's queries have read so far.
 func (s *Badger) Reads() int64 { return s.reads.Load() }
 
@@ -300,8 +317,12 @@ func (s *Badger) NewTransactionID() string {
 // Close implements Store.
 func (s *Badger) Close() error { return s.db.Close() }
 
-// GC implements Store: it rewrites value log files while Badger finds enough garbage.
+// GC implements Store: it rewrites value log files while Badger finds enough garbage. An
+// in-memory store has none.
 func (s *Badger) GC() error {
+	if s.db.Opts().InMemory {
+		return nil
+	}
 	for range 16 {
 		err := s.db.RunValueLogGC(0.5)
 		if errors.Is(err, badger.ErrNoRewrite) || errors.Is(err, badger.ErrRejected) {
@@ -333,6 +354,10 @@ func (s *Badger) Claim(c Claim) (ClaimResult, error) {
 	if err := checkParts(c.SiteID, c.OrderID); err != nil {
 		return ClaimResult{}, err
 	}
+	// the new payment's id is drawn first, and its stripe held until the indexes and the cache
+	// have it: an Update of it (its id is handed out by ClaimBusy) lands after, never between
+	newID := s.NewTransactionID()
+	defer s.locks.lock('p', Key{SiteID: c.SiteID, ID: newID})()
 	var res ClaimResult
 	err := s.update(func(txn *badger.Txn) error {
 		res = ClaimResult{}
@@ -369,7 +394,7 @@ func (s *Badger) Claim(c Claim) (ClaimResult, error) {
 		}
 		p := Payment{
 			SiteID:        c.SiteID,
-			TransactionID: s.NewTransactionID(),
+			TransactionID: newID,
 			OrderID:       c.OrderID,
 			Amount:        c.Amount,
 			Currency:      c.Currency,
@@ -393,7 +418,7 @@ func (s *Badger) Claim(c Claim) (ClaimResult, error) {
 		return nil
 	})
 	if err == nil && res.Kind == ClaimNew {
-		s.indexPayment(&res.Payment)
+		s.committedPayment(&res.Payment)
 	}
 	return res, err
 }
@@ -404,7 +429,12 @@ func (s *Badger) Get(site, txid string) (Payment, error) {
 		return Payment{}, ErrNotFound
 	}
 	k := Key{SiteID: site, ID: txid}
-	if p, ok := s.finals.get(k); ok {
+	if p, ok := s.payments.get(k); ok {
+		return p, nil
+	}
+	// filled under the stripe: no commit of this payment can land between the read and the fill
+	defer s.locks.lock('p', k)()
+	if p, ok := s.payments.get(k); ok {
 		return p, nil
 	}
 	purges := s.purges.Load()
@@ -415,7 +445,7 @@ func (s *Badger) Get(site, txid string) (Payment, error) {
 		return err
 	})
 	if err == nil && s.purges.Load() == purges {
-		s.finals.put(&p)
+		s.payments.put(k, &p)
 	}
 	return p, err
 }
@@ -493,9 +523,9 @@ func (s *Badger) Update(site, txid string, now time.Time, fn func(p *Payment) er
 		return writePayment(txn, &before, &p)
 	})
 	if err == nil {
-		s.indexPayment(&res.Payment)
+		s.committedPayment(&res.Payment)
 		if res.Delivery != nil {
-			s.indexDelivery(res.Delivery)
+			s.committedDelivery(res.Delivery)
 		}
 	}
 	return res, err
@@ -640,8 +670,20 @@ func pageSize(limit, max int) int {
 // getDeliveries reads the deliveries of index entries; one that is gone meanwhile is skipped.
 func (s *Badger) getDeliveries(items []memItem) ([]Delivery, error) {
 	out := make([]Delivery, 0, len(items))
+	var missed []memItem
+	for _, it := range items {
+		if d, ok := s.deliveries.get(it.key); ok {
+			s.reads.Add(1)
+			out = append(out, d)
+		} else {
+			missed = append(missed, it)
+		}
+	}
+	if len(missed) == 0 {
+		return out, nil
+	}
 	err := s.db.View(func(txn *badger.Txn) error {
-		for _, it := range items {
+		for _, it := range missed {
 			s.reads.Add(1)
 			d, err := getDelivery(txn, it.key.SiteID, it.key.ID)
 			if errors.Is(err, ErrNotFound) {
@@ -679,12 +721,31 @@ func (s *Badger) GetDelivery(site, id string) (Delivery, error) {
 	if err := checkParts(site, id); err != nil {
 		return Delivery{}, ErrNotFound
 	}
+	return s.getDelivery(Key{SiteID: site, ID: id}, true)
+}
+
+// getDelivery reads a delivery from the cache, else from disk, filling the cache under the
+// delivery's stripe (lock: take it; else the caller holds it).
+func (s *Badger) getDelivery(k Key, lock bool) (Delivery, error) {
+	if d, ok := s.deliveries.get(k); ok {
+		return d, nil
+	}
+	if lock {
+		defer s.locks.lock('d', k)()
+		if d, ok := s.deliveries.get(k); ok {
+			return d, nil
+		}
+	}
+	purges := s.purges.Load()
 	var d Delivery
 	err := s.db.View(func(txn *badger.Txn) error {
 		var err error
-		d, err = getDelivery(txn, site, id)
+		d, err = getDelivery(txn, k.SiteID, k.ID)
 		return err
 	})
+	if err == nil && s.purges.Load() == purges {
+		s.deliveries.put(k, &d)
+	}
 	return d, err
 }
 
@@ -699,7 +760,7 @@ func (s *Badger) BeginAttempt(site, id string, now time.Time, lease time.Duratio
 	}
 	k := Key{SiteID: site, ID: id}
 	defer s.locks.lock('d', k)()
-	d, err := s.GetDelivery(site, id)
+	d, err := s.getDelivery(k, false)
 	if err != nil {
 		return Delivery{}, err
 	}
@@ -721,7 +782,8 @@ func (s *Badger) BeginAttempt(site, id string, now time.Time, lease time.Duratio
 }
 
 // FinishAttempt implements Store: it records the outcome of the attempt BeginAttempt returned
-// (attempt is its Attempts) in one transaction. If that attempt is no longer the one in flight
+// (attempt is its Attempts), in one transaction with the outcomes finishing at the same time
+// (see groupCommit). If that attempt is no longer the one in flight
 // (its lease ran out and another began, or the delivery is no longer pending),
 // ErrStaleAttempt.
 func (s *Badger) FinishAttempt(site, id string, attempt int, r AttemptResult) (Delivery, error) {
@@ -736,7 +798,7 @@ func (s *Badger) FinishAttempt(site, id string, attempt int, r AttemptResult) (D
 	if !held || l.attempt != attempt {
 		return Delivery{}, ErrStaleAttempt
 	}
-	d, err := s.updateDelivery(site, id, func(d *Delivery) error {
+	d, err := s.finishes.commit(s, k, func(d *Delivery) error {
 		if d.State != DeliveryPending {
 			return ErrStaleAttempt
 		}
@@ -748,6 +810,9 @@ func (s *Badger) FinishAttempt(site, id string, attempt int, r AttemptResult) (D
 		case r.Delivered:
 			d.State, d.DeliveredAt, d.NextAttempt = DeliveryDelivered, r.At, time.Time{}
 			d.LastError = ""
+		case r.GiveUp && d.Since.After(l.start):
+			// replayed during the attempt: a new round began, and it is not over
+			d.NextAttempt = r.At
 		case r.GiveUp:
 			d.State, d.NextAttempt = DeliveryFailed, time.Time{}
 		default:
@@ -761,9 +826,84 @@ func (s *Badger) FinishAttempt(site, id string, attempt int, r AttemptResult) (D
 		s.leaseMu.Unlock()
 	}
 	if err == nil {
-		s.indexDelivery(&d)
+		s.committedDelivery(&d)
 	}
 	return d, err
+}
+
+// groupCommit commits the delivery changes that arrive together in one transaction: the
+// outcomes of attempts finishing at once cost one write, not one each. The first caller commits
+// for everyone waiting, batch after batch, until none is left; the others wait for their
+// result. Each change is decided on its own: one that fails (a stale attempt) leaves the others.
+type groupCommit struct {
+	mu      sync.Mutex
+	pending []*deliveryChange
+	running bool
+}
+
+type deliveryChange struct {
+	k    Key
+	fn   func(d *Delivery) error
+	d    Delivery
+	err  error
+	done chan struct{}
+}
+
+// maxGroup bounds the changes of one transaction.
+const maxGroup = 64
+
+// commit applies fn to the delivery k in a group transaction. The caller holds k's stripe.
+func (g *groupCommit) commit(s *Badger, k Key, fn func(d *Delivery) error) (Delivery, error) {
+	c := &deliveryChange{k: k, fn: fn, done: make(chan struct{})}
+	g.mu.Lock()
+	g.pending = append(g.pending, c)
+	if g.running {
+		g.mu.Unlock()
+		<-c.done
+		return c.d, c.err
+	}
+	g.running = true
+	for len(g.pending) > 0 {
+		n := min(len(g.pending), maxGroup)
+		batch := g.pending[:n:n]
+		g.pending = g.pending[n:]
+		g.mu.Unlock()
+		s.commitDeliveryChanges(batch)
+		g.mu.Lock()
+	}
+	g.running = false
+	g.mu.Unlock()
+	<-c.done
+	return c.d, c.err
+}
+
+func (s *Badger) commitDeliveryChanges(batch []*deliveryChange) {
+	err := s.update(func(txn *badger.Txn) error {
+		for _, c := range batch {
+			c.d, c.err = Delivery{}, nil
+			d, err := getDelivery(txn, c.k.SiteID, c.k.ID)
+			if err != nil {
+				c.err = err
+				continue
+			}
+			before := d
+			if err := c.fn(&d); err != nil {
+				c.err = err
+				continue
+			}
+			if err := writeDelivery(txn, &before, &d); err != nil {
+				return err
+			}
+			c.d = d
+		}
+		return nil
+	})
+	for _, c := range batch {
+		if err != nil && c.err == nil {
+			c.err = err
+		}
+		close(c.done)
+	}
 }
 
 // Replay implements Store. A replay during an attempt lets the attempt finish first.
@@ -777,7 +917,7 @@ func (s *Badger) Replay(site, id string, now time.Time) (Delivery, error) {
 		return nil
 	})
 	if err == nil {
-		s.indexDelivery(&d)
+		s.committedDelivery(&d)
 	}
 	return d, err
 }
@@ -1012,6 +1152,7 @@ func (s *Badger) purgeOne(k Key, now time.Time, keep time.Duration) error {
 	defer s.locks.lock('p', k)()
 	s.purges.Add(1)
 	var gone Payment
+	var goneDeliveries []string
 	err := s.update(func(txn *badger.Txn) error {
 		p, err := getPayment(txn, k.SiteID, k.ID)
 		if errors.Is(err, ErrNotFound) {
@@ -1022,6 +1163,7 @@ func (s *Badger) purgeOne(k Key, now time.Time, keep time.Duration) error {
 		if !purgeable(&p, now, keep) {
 			return errKeep
 		}
+		var deleted []string
 		for _, t := range p.History {
 			if t.EventID == "" {
 				continue
@@ -1041,6 +1183,7 @@ func (s *Badger) purgeOne(k Key, now time.Time, keep time.Duration) error {
 					return err
 				}
 			}
+			deleted = append(deleted, d.ID)
 		}
 		if err := txn.Delete(payStateKey(p.State, p.SiteID, p.TransactionID)); err != nil {
 			return err
@@ -1057,10 +1200,14 @@ func (s *Badger) purgeOne(k Key, now time.Time, keep time.Duration) error {
 			}
 		}
 		gone = p
+		goneDeliveries = deleted
 		return txn.Delete(paymentKey(p.SiteID, p.TransactionID))
 	})
 	if err == nil {
-		s.finals.drop(k)
+		s.payments.drop(k)
+		for _, id := range goneDeliveries {
+			s.deliveries.drop(Key{SiteID: k.SiteID, ID: id})
+		}
 		// a purgeable payment is in no in-memory index; make sure
 		gone.State, gone.NextCheck = StateAccepted, time.Time{}
 		s.indexPayment(&gone)
@@ -1303,10 +1450,10 @@ func (s *Badger) Import(payments []Payment, deliveries []Delivery) error {
 		return err
 	}
 	for i := range ps {
-		s.indexPayment(&ps[i])
+		s.committedPayment(&ps[i])
 	}
 	for i := range deliveries {
-		s.indexDelivery(&deliveries[i])
+		s.committedDelivery(&deliveries[i])
 	}
 	return nil
 }

@@ -350,9 +350,9 @@ func TestIndexesSurviveKill9(t *testing.T) {
 	}
 }
 
-// Final payments are served from memory; what a caller does with its copy changes nothing,
-// and a purged payment is gone from the cache too.
-func TestFinalPaymentsCached(t *testing.T) {
+// Payments are served from memory once written or read; what a caller does with its copy
+// changes nothing, and a purged payment is gone from the cache too.
+func TestPaymentsCached(t *testing.T) {
 	s := openTest(t)
 	p := started(t, s, "1", "O", 100, t0)
 	if _, err := setState(s, p, StateAccepted, t0); err != nil {
@@ -369,8 +369,8 @@ func TestFinalPaymentsCached(t *testing.T) {
 	if err != nil || b.History[0].Reason == "changed by a caller" || b.Confirmed.Amount != "100" {
 		t.Fatalf("cached copy changed: %+v %v", b, err)
 	}
-	if _, ok := s.finals.get(Key{SiteID: "1", ID: p.TransactionID}); !ok || s.Reads() != before {
-		t.Fatal("a final payment is not served from the cache")
+	if _, ok := s.payments.get(Key{SiteID: "1", ID: p.TransactionID}); !ok || s.Reads() != before {
+		t.Fatal("a payment is not served from the cache")
 	}
 	if n, err := s.Purge(t0.Add(91*24*time.Hour), 90*24*time.Hour); err != nil || n != 0 {
 		t.Fatalf("purged %d (%v) with a pending delivery", n, err)
@@ -424,4 +424,112 @@ func TestPurgeReadsOnlyTheOldEnough(t *testing.T) {
 		t.Fatalf("purge read %d keys for %d candidates", read, old)
 	}
 	mustCheckIndexes(t, s, "after purge")
+}
+
+// The cache never shows an older version than one already returned: concurrent updates and
+// reads of one payment see its check count only grow.
+func TestCacheNeverGoesBack(t *testing.T) {
+	s := openTest(t)
+	p := started(t, s, "1", "O", 100, t0)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 50 {
+				if _, err := s.Update("1", p.TransactionID, t0, func(p *Payment) error { p.Checks++; return nil }); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	for range 4 {
+		wg.Go(func() {
+			last := -1
+			for range 200 {
+				s.payments.drop(Key{SiteID: "1", ID: p.TransactionID}) // force reads from disk too
+				got, err := s.Get("1", p.TransactionID)
+				if err != nil || got.Checks < last {
+					t.Errorf("checks went from %d to %d (%v)", last, got.Checks, err)
+					return
+				}
+				last = got.Checks
+			}
+		})
+	}
+	wg.Wait()
+	if got, _ := s.Get("1", p.TransactionID); got.Checks != 200 {
+		t.Fatalf("checks %d, want 200", got.Checks)
+	}
+}
+
+// Attempts finishing together are committed together; each keeps its own outcome, and a stale
+// one among them changes nothing for the others.
+func TestFinishesGroupCommitted(t *testing.T) {
+	s := openTest(t)
+	const n = 64
+	ids := make([]string, n)
+	for i := range n {
+		p := started(t, s, "1", fmt.Sprint("O", i), 100, t0)
+		r, err := setState(s, p, StateAccepted, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = r.Delivery.ID
+	}
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		d, err := s.BeginAttempt("1", id, t0, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		attempt := d.Attempts
+		if i%8 == 0 {
+			attempt = 99 // stale
+		}
+		wg.Go(func() {
+			r := AttemptResult{At: t0, Delivered: i%2 == 1, HTTPStatus: 204, NextAttempt: t0.Add(time.Minute)}
+			got, err := s.FinishAttempt("1", id, attempt, r)
+			switch {
+			case i%8 == 0:
+				if !errors.Is(err, ErrStaleAttempt) {
+					t.Errorf("stale finish of %s: %v", id, err)
+				}
+			case err != nil:
+				t.Errorf("finish of %s: %v", id, err)
+			case i%2 == 1 && got.State != DeliveryDelivered, i%2 == 0 && got.State != DeliveryPending:
+				t.Errorf("delivery %d: %s", i, got.State)
+			}
+		})
+	}
+	wg.Wait()
+	for i, id := range ids {
+		d, _ := s.GetDelivery("1", id)
+		want := DeliveryPending
+		if i%2 == 1 {
+			want = DeliveryDelivered
+		}
+		if d.State != want {
+			t.Fatalf("delivery %d stored %s, want %s", i, d.State, want)
+		}
+	}
+	mustCheckIndexes(t, s, "after group commits")
+}
+
+// A replay during an attempt that then gives up (judged on the old round) starts the new
+// round: the delivery stays pending, due at once.
+func TestReplayDuringAGivingUpAttempt(t *testing.T) {
+	s := openTest(t)
+	p := started(t, s, "1", "O", 100, t0)
+	r, _ := setState(s, p, StateAccepted, t0)
+	d, err := s.BeginAttempt("1", r.Delivery.ID, t0, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Replay("1", d.ID, t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.FinishAttempt("1", d.ID, d.Attempts, AttemptResult{At: t0.Add(2 * time.Second), GiveUp: true, Error: "HTTP 500"})
+	if err != nil || got.State != DeliveryPending || !got.NextAttempt.Equal(t0.Add(2*time.Second)) {
+		t.Fatalf("%+v %v", got, err)
+	}
+	mustCheckIndexes(t, s, "after the replayed attempt")
 }

@@ -118,59 +118,60 @@ func (s *stripes) lock(kind byte, k Key) func() {
 	return m.Unlock
 }
 
-// finalCache keeps recently read final payments (ACCEPTED, MISMATCH, DUPLICATE): they never
-// change, so a duplicate notification of one costs a map lookup, not a read and a decode. It
-// holds at most 2×finalCacheSize payments: when the current generation is full it becomes the
-// old one, and a hit in the old one moves to the current.
-type finalCache struct {
+// recordCache keeps the records last written or read, written through after each commit. A
+// read in Badger waits for the commits in flight to be synced (its read timestamp must be
+// done), so on a busy store every Get cost a disk sync; from the cache it costs a lookup. A
+// record is set from the transaction that committed it, under its stripe lock, so the cache
+// never holds a version older than one already returned. It holds at most 2×recordCacheSize
+// records: when the current generation is full it becomes the old one, and a hit in the old
+// one moves to the current.
+type recordCache[T any] struct {
 	mu       sync.Mutex
-	cur, old map[Key]*Payment
+	cur, old map[Key]*T
+	clone    func(*T) T
 }
 
-const finalCacheSize = 4096
+const recordCacheSize = 4096
 
-func (c *finalCache) get(k Key) (Payment, bool) {
+func (c *recordCache[T]) get(k Key) (T, bool) {
 	c.mu.Lock()
-	p, ok := c.cur[k]
+	v, ok := c.cur[k]
 	if !ok {
-		if p, ok = c.old[k]; ok {
-			c.putLocked(k, p)
+		if v, ok = c.old[k]; ok {
+			c.putLocked(k, v)
 		}
 	}
 	c.mu.Unlock()
 	if !ok {
-		return Payment{}, false
+		var zero T
+		return zero, false
 	}
-	return p.clone(), true
+	return c.clone(v), true
 }
 
-// put caches a final payment; others are ignored.
-func (c *finalCache) put(p *Payment) {
-	if !p.State.Final() {
-		return
-	}
-	cp := p.clone()
+func (c *recordCache[T]) put(k Key, v *T) {
+	cp := c.clone(v)
 	c.mu.Lock()
-	c.putLocked(Key{SiteID: p.SiteID, ID: p.TransactionID}, &cp)
+	c.putLocked(k, &cp)
 	c.mu.Unlock()
 }
 
-func (c *finalCache) putLocked(k Key, p *Payment) {
-	if c.cur == nil || len(c.cur) >= finalCacheSize {
-		c.old, c.cur = c.cur, make(map[Key]*Payment, finalCacheSize)
+func (c *recordCache[T]) putLocked(k Key, v *T) {
+	if c.cur == nil || len(c.cur) >= recordCacheSize {
+		c.old, c.cur = c.cur, make(map[Key]*T, recordCacheSize)
 	}
-	c.cur[k] = p
+	c.cur[k] = v
 }
 
-func (c *finalCache) drop(k Key) {
+func (c *recordCache[T]) drop(k Key) {
 	c.mu.Lock()
 	delete(c.cur, k)
 	delete(c.old, k)
 	c.mu.Unlock()
 }
 
-// clone copies a payment with its own history and confirmation.
-func (p *Payment) clone() Payment {
+// clonePayment copies a payment with its own history and confirmation.
+func clonePayment(p *Payment) Payment {
 	cp := *p
 	cp.History = slices.Clone(p.History)
 	if p.Confirmed != nil {
@@ -179,3 +180,5 @@ func (p *Payment) clone() Payment {
 	}
 	return cp
 }
+
+func cloneDelivery(d *Delivery) Delivery { return *d }
