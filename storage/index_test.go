@@ -166,7 +166,7 @@ func TestQueriesReadOnlyTheirResult(t *testing.T) {
 	var ps []Payment
 	var ds []Delivery
 	later := t0.Add(time.Hour)
-	for i := range 20000 {
+	for i := range 8000 {
 		p := Payment{SiteID: "1", TransactionID: s.NewTransactionID(), OrderID: fmt.Sprint("O", i), Amount: 100,
 			Currency: "XOF", State: StateAccepted, CreatedAt: t0, UpdatedAt: t0}
 		switch {
@@ -189,9 +189,9 @@ func TestQueriesReadOnlyTheirResult(t *testing.T) {
 	if err := s.Import(ps, ds); err != nil {
 		t.Fatal(err)
 	}
-	// 1,000 more payments that went through PENDING with a re-check, and were delivered: their
+	// 500 more payments that went through PENDING with a re-check, and were delivered: their
 	// queue and state keys are now tombstones, which a scan of the keys on disk would step over
-	for i := range 1000 {
+	for i := range 500 {
 		p := started(t, s, "2", fmt.Sprint("churn", i), 100, t0)
 		r, err := setState(s, p, StateAccepted, t0)
 		if err != nil {
