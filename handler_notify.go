@@ -211,11 +211,24 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 // readAtMost reads up to limit+1 bytes of body into one buffer sized from the declared length
 // (when it is within the limit), not grown step by step.
 func readAtMost(body io.Reader, declared, limit int64) ([]byte, error) {
-	size := int64(512)
 	if declared >= 0 && declared <= limit {
-		size = declared + 1 // room to see EOF without growing
+		// one byte more than declared, to see the end
+		buf := make([]byte, declared+1)
+		n, err := io.ReadFull(body, buf)
+		switch {
+		case err == nil:
+			// more than declared (net/http never allows it): read on to the limit
+		case int64(n) == declared && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)):
+			return buf[:n], nil
+		case errors.Is(err, io.EOF):
+			return buf[:n], io.ErrUnexpectedEOF // shorter than declared
+		default:
+			return buf[:n], err
+		}
+		rest, err := io.ReadAll(io.LimitReader(body, limit+1-int64(n)))
+		return append(buf[:n], rest...), err
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
+	buf := bytes.NewBuffer(make([]byte, 0, 512))
 	_, err := buf.ReadFrom(io.LimitReader(body, limit+1))
 	return buf.Bytes(), err
 }
