@@ -69,6 +69,10 @@ const (
 )
 
 func notificationFormat(contentType string, body []byte) int {
+	// CinetPay's own form content type, without parameters: no need for the MIME parser
+	if strings.EqualFold(strings.TrimSpace(contentType), "application/x-www-form-urlencoded") {
+		return formatForm
+	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err == nil {
 		switch {

@@ -105,8 +105,16 @@ type attemptLease struct {
 
 var _ Store = (*Badger)(nil)
 
-// Open opens (creating it if needed) the store in dir. Badger locks the directory: a second
-// Open of one directory fails, even in one process; share the *Badger instead.
+// Open opens (creating it if needed) the store in dir. Every transaction is synced by Badger
+// (SyncWrites), which commits concurrent transactions with one sync. Unsynced writes followed by
+// our own db.Sync would save a sync per delivery outcome, but Badger's Sync covers only the
+// active memtable's log: a commit whose memtable rotated out before the Sync would rest on an
+// unsynced log until the flush, a window in which a power cut loses it. Left so. Badger's
+// managed mode (timestamps of our own) would let a transaction begin without waiting for the
+// syncs before it; it changes every transaction of the store, and is left for now too.
+//
+// Badger locks the directory: a second Open of one directory fails, even in one process; share
+// the *Badger instead.
 func Open(dir string, opts Options) (*Badger, error) {
 	bo := badger.DefaultOptions(dir).
 		WithSyncWrites(true).
