@@ -316,10 +316,19 @@ func TestReloadWithPendingWork(t *testing.T) {
 			b.shop.mu.Unlock()
 		}
 	}
-	b.shop.waitDeliveries(t, 4, 60*time.Second)
+	ds := b.shop.waitDeliveries(t, 4, 60*time.Second)
 	time.Sleep(2 * time.Second)
 	// one worker set per store across reloads: each event accepted once
 	assertOneEventPerResult(t, b.shop, 4, 1)
+	got := map[string]bool{}
+	for _, d := range ds {
+		got[d.Result.TransactionID] = true
+	}
+	for _, tx := range txs {
+		if !got[tx] {
+			t.Fatalf("%s never delivered across the reloads", tx)
+		}
+	}
 	var pay struct {
 		Payments []storage.Payment `json:"payments"`
 	}

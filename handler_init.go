@@ -152,11 +152,6 @@ func (h *Handler) redirectToPayment(p storage.Payment) startOutcome {
 	return startOutcome{location: p.PaymentURL, txid: p.TransactionID, state: p.State}
 }
 
-func hostOnly(hostport string) string {
-	u := url.URL{Host: hostport}
-	return u.Hostname()
-}
-
 // returnLocation is the same-site return page of a payment.
 func (h *Handler) returnLocation(txid string) string {
 	return h.Return + "?transaction_id=" + url.QueryEscape(txid)

@@ -109,9 +109,6 @@ func pump[T any](ctx context.Context, e *Engine, wake <-chan struct{}, workers i
 				return
 			}
 		}
-		if pumpListed != nil {
-			pumpListed(what, len(items), handed)
-		}
 		if handed > 0 && len(items) == page {
 			continue // more may be due
 		}
@@ -126,9 +123,6 @@ func pump[T any](ctx context.Context, e *Engine, wake <-chan struct{}, workers i
 
 // pollEvery is how often a queue looks for items whose time has come (a variable for tests).
 var pollEvery = time.Second
-
-// pumpListed, when set by a test, observes each listing of a queue.
-var pumpListed func(what string, listed, handed int)
 
 // keySet is a set of strings safe for concurrent use.
 type keySet struct {

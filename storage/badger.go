@@ -636,64 +636,83 @@ func newDelivery(p *Payment, now time.Time) Delivery {
 
 // DueChecks implements Store. It reads the in-memory re-check queue: O(result).
 func (s *Badger) DueChecks(now time.Time, limit int) ([]Key, error) {
-	items := s.checks.page(memItem{}, pageSize(limit, maxDue), func(it memItem) (bool, bool) {
+	items := s.checks.page(memItem{}, pageLimit(limit, maxDue), func(it memItem) (bool, bool) {
 		due := it.rank <= now.UnixNano()
 		return due, due
 	})
+	return keysOf(items), nil
+}
+
+// keysOf is the keys of index entries.
+func keysOf(items []memItem) []Key {
 	keys := make([]Key, len(items))
 	for i, it := range items {
 		keys[i] = it.key
 	}
-	return keys, nil
+	return keys
+}
+
+// siteDir is the key part that narrows an index to a site ("" for every site).
+func siteDir(site string) string {
+	if site == "" {
+		return ""
+	}
+	return site + "/"
 }
 
 // DueDeliveries implements Store. It reads the in-memory delivery queue, then the due
 // deliveries: O(result).
 func (s *Badger) DueDeliveries(now time.Time, limit int) ([]Delivery, error) {
-	items := s.dues.page(memItem{}, pageSize(limit, maxDue), func(it memItem) (bool, bool) {
+	items := s.dues.page(memItem{}, pageLimit(limit, maxDue), func(it memItem) (bool, bool) {
 		due := it.rank <= now.UnixNano()
 		return due, due
 	})
-	return s.getDeliveries(items)
+	return s.getDeliveries(keysOf(items))
 }
 
-// listLimit is the size of a listing: 100 unless asked, at most maxDue.
-func listLimit(n int) int {
+// pageLimit is the size of a page asked for n: none when n is not positive, at most maxDue.
+func pageLimit(n, none int) int {
 	if n <= 0 {
-		return 100
+		return none
 	}
 	return min(n, maxDue)
 }
 
-// maxDue bounds a due-queue listing asked without a limit.
+// maxDue bounds a page of a queue or a listing.
 const maxDue = 10_000
 
-func pageSize(limit, max int) int {
-	if limit <= 0 || limit > max {
-		return max
-	}
-	return limit
+// indexKeys lists up to limit keys of an index whose keys are <prefix><site>/<id>, from the
+// ones under from (prefix, or prefix plus a site).
+func (s *Badger) indexKeys(txn *badger.Txn, prefix, from string, limit int) ([]Key, error) {
+	var keys []Key
+	err := s.iterate(txn, []byte(from), false, func(k, _ []byte) (bool, error) {
+		if site, id, ok := strings.Cut(string(k[len(prefix):]), "/"); ok {
+			keys = append(keys, Key{SiteID: site, ID: id})
+		}
+		return len(keys) < limit, nil
+	})
+	return keys, err
 }
 
 // getDeliveries reads the deliveries of index entries; one that is gone meanwhile is skipped.
-func (s *Badger) getDeliveries(items []memItem) ([]Delivery, error) {
-	out := make([]Delivery, 0, len(items))
-	var missed []memItem
-	for _, it := range items {
-		if d, ok := s.deliveries.get(it.key); ok {
+func (s *Badger) getDeliveries(keys []Key) ([]Delivery, error) {
+	out := make([]Delivery, 0, len(keys))
+	var missed []Key
+	for _, k := range keys {
+		if d, ok := s.deliveries.get(k); ok {
 			s.reads.Add(1)
 			out = append(out, d)
 		} else {
-			missed = append(missed, it)
+			missed = append(missed, k)
 		}
 	}
 	if len(missed) == 0 {
 		return out, nil
 	}
 	err := s.db.View(func(txn *badger.Txn) error {
-		for _, it := range missed {
+		for _, k := range missed {
 			s.reads.Add(1)
-			d, err := getDelivery(txn, it.key.SiteID, it.key.ID)
+			d, err := getDelivery(txn, k.SiteID, k.ID)
 			if errors.Is(err, ErrNotFound) {
 				continue
 			} else if err != nil {
@@ -952,7 +971,7 @@ func (s *Badger) updateDelivery(site, id string, fn func(d *Delivery) error) (De
 // ListPayments implements Store, at O(result): an order's payments from the order index, open
 // states from memory, other states from the state index, everything in key order.
 func (s *Badger) ListPayments(f PaymentFilter) ([]Payment, error) {
-	limit := listLimit(f.Limit)
+	limit := pageLimit(f.Limit, 100)
 	if f.SiteID != "" && checkParts(f.SiteID) != nil || f.OrderID != "" && checkParts(f.SiteID, f.OrderID) != nil {
 		return nil, nil
 	}
@@ -976,35 +995,19 @@ func (s *Badger) ListPayments(f PaymentFilter) ([]Payment, error) {
 				in := it.rank == rank && (f.SiteID == "" || it.key.SiteID == f.SiteID)
 				return in, in
 			})
-			keys := make([]Key, len(items))
-			for i, it := range items {
-				keys[i] = it.key
-			}
 			var err error
-			out, err = s.getPayments(txn, keys, f.State)
+			out, err = s.getPayments(txn, keysOf(items), f.State)
 			return err
 		case f.State != "":
 			prefix := kindPayState + string(f.State) + "/"
-			if f.SiteID != "" {
-				prefix += f.SiteID + "/"
-			}
-			var keys []Key
-			if err := s.iterate(txn, []byte(prefix), false, func(k, _ []byte) (bool, error) {
-				site, id, _ := strings.Cut(string(k[len(kindPayState+string(f.State)+"/"):]), "/")
-				keys = append(keys, Key{SiteID: site, ID: id})
-				return len(keys) < limit, nil
-			}); err != nil {
+			keys, err := s.indexKeys(txn, prefix, prefix+siteDir(f.SiteID), limit)
+			if err != nil {
 				return err
 			}
-			var err error
 			out, err = s.getPayments(txn, keys, f.State)
 			return err
 		}
-		prefix := kindPayment
-		if f.SiteID != "" {
-			prefix += f.SiteID + "/"
-		}
-		return s.iterate(txn, []byte(prefix), true, func(_, v []byte) (bool, error) {
+		return s.iterate(txn, []byte(kindPayment+siteDir(f.SiteID)), true, func(_, v []byte) (bool, error) {
 			var p Payment
 			if err := json.Unmarshal(v, &p); err != nil {
 				return false, err
@@ -1020,7 +1023,7 @@ func (s *Badger) ListPayments(f PaymentFilter) ([]Payment, error) {
 // transaction index, pending ones from the in-memory queue (soonest due first), other states
 // from the state index.
 func (s *Badger) ListDeliveries(f DeliveryFilter) ([]Delivery, error) {
-	limit := listLimit(f.Limit)
+	limit := pageLimit(f.Limit, 100)
 	if f.SiteID != "" && checkParts(f.SiteID) != nil || f.TransactionID != "" && checkParts(f.TransactionID) != nil {
 		return nil, nil
 	}
@@ -1028,50 +1031,34 @@ func (s *Badger) ListDeliveries(f DeliveryFilter) ([]Delivery, error) {
 		return (f.State == "" || d.State == f.State) && (f.SiteID == "" || d.SiteID == f.SiteID) &&
 			(f.TransactionID == "" || d.TransactionID == f.TransactionID)
 	}
-	var items []memItem
+	var keys []Key
 	switch {
 	case f.TransactionID != "":
 		prefix := kindDelByTx + f.TransactionID + "/"
-		if f.SiteID != "" {
-			prefix += f.SiteID + "/"
-		}
-		err := s.db.View(func(txn *badger.Txn) error {
-			return s.iterate(txn, []byte(prefix), false, func(k, _ []byte) (bool, error) {
-				site, id, _ := strings.Cut(string(k[len(kindDelByTx+f.TransactionID+"/"):]), "/")
-				items = append(items, memItem{key: Key{SiteID: site, ID: id}})
-				return true, nil
-			})
+		err := s.db.View(func(txn *badger.Txn) (err error) {
+			keys, err = s.indexKeys(txn, prefix, prefix+siteDir(f.SiteID), maxDue)
+			return err
 		})
 		if err != nil {
 			return nil, err
 		}
 	case f.State == DeliveryPending:
-		items = s.dues.page(memItem{rank: math.MinInt64}, limit, func(it memItem) (bool, bool) {
+		keys = keysOf(s.dues.page(memItem{rank: math.MinInt64}, limit, func(it memItem) (bool, bool) {
 			return f.SiteID == "" || it.key.SiteID == f.SiteID, true
-		})
+		}))
 	case f.State != "":
 		prefix := kindDelState + string(f.State) + "/"
-		if f.SiteID != "" {
-			prefix += f.SiteID + "/"
-		}
-		err := s.db.View(func(txn *badger.Txn) error {
-			return s.iterate(txn, []byte(prefix), false, func(k, _ []byte) (bool, error) {
-				site, id, _ := strings.Cut(string(k[len(kindDelState+string(f.State)+"/"):]), "/")
-				items = append(items, memItem{key: Key{SiteID: site, ID: id}})
-				return len(items) < limit, nil
-			})
+		err := s.db.View(func(txn *badger.Txn) (err error) {
+			keys, err = s.indexKeys(txn, prefix, prefix+siteDir(f.SiteID), limit)
+			return err
 		})
 		if err != nil {
 			return nil, err
 		}
 	default:
-		prefix := kindDelivery
-		if f.SiteID != "" {
-			prefix += f.SiteID + "/"
-		}
 		var out []Delivery
 		err := s.db.View(func(txn *badger.Txn) error {
-			return s.iterate(txn, []byte(prefix), true, func(_, v []byte) (bool, error) {
+			return s.iterate(txn, []byte(kindDelivery+siteDir(f.SiteID)), true, func(_, v []byte) (bool, error) {
 				var d Delivery
 				if err := json.Unmarshal(v, &d); err != nil {
 					return false, err
@@ -1082,7 +1069,7 @@ func (s *Badger) ListDeliveries(f DeliveryFilter) ([]Delivery, error) {
 		})
 		return out, err
 	}
-	ds, err := s.getDeliveries(items)
+	ds, err := s.getDeliveries(keys)
 	if err != nil {
 		return nil, err
 	}
@@ -1159,7 +1146,6 @@ const purgeChunk = 1000
 func (s *Badger) purgeOne(k Key, now time.Time, keep time.Duration) error {
 	defer s.locks.lock('p', k)()
 	s.purges.Add(1)
-	var gone Payment
 	var goneDeliveries []string
 	err := s.update(func(txn *badger.Txn) error {
 		p, err := getPayment(txn, k.SiteID, k.ID)
@@ -1207,7 +1193,6 @@ func (s *Badger) purgeOne(k Key, now time.Time, keep time.Duration) error {
 				return err
 			}
 		}
-		gone = p
 		goneDeliveries = deleted
 		return txn.Delete(paymentKey(p.SiteID, p.TransactionID))
 	})
@@ -1217,8 +1202,8 @@ func (s *Badger) purgeOne(k Key, now time.Time, keep time.Duration) error {
 			s.deliveries.drop(Key{SiteID: k.SiteID, ID: id})
 		}
 		// a purgeable payment is in no in-memory index; make sure
-		gone.State, gone.NextCheck = StateAccepted, time.Time{}
-		s.indexPayment(&gone)
+		s.checks.set(k, 0, false)
+		s.open.set(k, 0, false)
 	}
 	return err
 }

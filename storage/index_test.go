@@ -533,3 +533,52 @@ func TestReplayDuringAGivingUpAttempt(t *testing.T) {
 	}
 	mustCheckIndexes(t, s, "after the replayed attempt")
 }
+
+// A store that fails while attempts finish (here: closed under them) loses no delivery: every
+// caller of the group gets the error, and each delivery is still pending and due at once when
+// the store opens again, to be sent again under its event id.
+func TestFinishesDuringAnOutage(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := range 8 {
+		p := started(t, s, "1", fmt.Sprint("O", i), 100, t0)
+		r, err := setState(s, p, StateAccepted, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := s.BeginAttempt("1", r.Delivery.ID, t0, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, d.ID)
+	}
+	_ = s.Close() // the disk goes away
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Go(func() {
+			if _, err := s.FinishAttempt("1", id, 1, AttemptResult{At: t0, Delivered: true, HTTPStatus: 204}); err == nil {
+				t.Errorf("finish of %s reported stored on a closed store", id)
+			}
+		})
+	}
+	wg.Wait()
+
+	if s, err = Open(dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	due, err := s.DueDeliveries(t0, 0)
+	if err != nil || len(due) != len(ids) {
+		t.Fatalf("after the outage: %d due (%v), want %d", len(due), err, len(ids))
+	}
+	for _, d := range due {
+		if d.State != DeliveryPending || d.Attempts != 0 {
+			t.Fatalf("%+v", d)
+		}
+	}
+	mustCheckIndexes(t, s, "after the outage")
+}

@@ -63,14 +63,6 @@ func (m *memIndex) set(k Key, rank int64, present bool) {
 	}
 }
 
-// rank returns k's rank.
-func (m *memIndex) rank(k Key) (int64, bool) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	r, ok := m.ranks[k]
-	return r, ok
-}
-
 // page returns up to n keys from pivot on, in order, that keep accepts; keep also says when
 // to stop. It holds the read lock only while it walks memory: callers read the records after.
 func (m *memIndex) page(pivot memItem, n int, keep func(it memItem) (ok, more bool)) []memItem {
@@ -89,12 +81,6 @@ func (m *memIndex) page(pivot memItem, n int, keep func(it memItem) (ok, more bo
 		return more
 	})
 	return items
-}
-
-func (m *memIndex) len() int {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return len(m.ranks)
 }
 
 // stripes serialise the writes of one record (a payment, or a delivery) from the read to the
