@@ -8,38 +8,29 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/caddy-cinetpay/caddy-cinetpay/engine"
 )
 
-// Outcome says what a failed API call may have done at CinetPay.
-type Outcome int
+// Outcome says what a failed call may have done at CinetPay: the module's one classification,
+// engine.Outcome.
+type Outcome = engine.Outcome
 
+// The outcomes of a failed call, as this API gives them.
 const (
 	// OutcomeUnknown means the call may or may not have taken effect: a
 	// timeout, a network error, a 5xx, an unreadable answer or an unknown
 	// code. A payment started with this outcome may exist at CinetPay and
 	// must be checked later.
-	OutcomeUnknown Outcome = iota
+	OutcomeUnknown = engine.OutcomeUnknown
 	// OutcomeRefused is a definite refusal: nothing was created (codes 608,
 	// 609, 613, 624, 403, 1010, or a request that was never sent).
-	OutcomeRefused
+	OutcomeRefused = engine.OutcomeRefused
 	// OutcomeRateLimited is CinetPay's 429 TOO_MANY_REQUEST (body code "429",
 	// or HTTP 429 with no readable body); nothing was created. Error.RetryAfter
 	// holds CinetPay's Retry-After, if any.
-	OutcomeRateLimited
+	OutcomeRateLimited = engine.OutcomeRateLimited
 )
-
-// String returns "unknown", "refused" or "rate_limited".
-func (o Outcome) String() string {
-	switch o {
-	case OutcomeUnknown:
-		return "unknown"
-	case OutcomeRefused:
-		return "refused"
-	case OutcomeRateLimited:
-		return "rate_limited"
-	}
-	return "Outcome(" + strconv.Itoa(int(o)) + ")"
-}
 
 // Error is the only error type that Client.InitPayment and
 // Client.CheckPayment return. Its Error method is short and never contains
@@ -121,6 +112,9 @@ func (e *Error) Error() string {
 
 // Unwrap returns the underlying transport or decoding error, if any.
 func (e *Error) Unwrap() error { return e.Err }
+
+// CallOutcome implements engine.Classified.
+func (e *Error) CallOutcome() (engine.Outcome, time.Duration) { return e.Outcome, e.RetryAfter }
 
 // Timeout reports whether the call hit its deadline (the Client's Timeout,
 // the caller's context deadline, or a transport timeout).

@@ -3,7 +3,6 @@ package cinetpay
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -33,18 +32,7 @@ var _ engine.Provider = (*Provider)(nil)
 func (pv *Provider) Start(ctx context.Context, p *storage.Payment, in *engine.Intent) (*engine.Started, error) {
 	res, err := pv.API.InitPayment(ctx, pv.request(p.TransactionID, in))
 	if err != nil {
-		switch OutcomeOf(err) {
-		case OutcomeRefused:
-			return nil, &engine.StartError{Class: engine.ClassRefused, Err: err}
-		case OutcomeRateLimited:
-			se := &engine.StartError{Class: engine.ClassRateLimited, Err: err}
-			var ce *Error
-			if errors.As(err, &ce) {
-				se.RetryAfter = ce.RetryAfter
-			}
-			return nil, se
-		}
-		return nil, err
+		return nil, err // an *Error: engine.Classified
 	}
 	return &engine.Started{PaymentURL: res.PaymentURL, PaymentToken: res.PaymentToken}, nil
 }

@@ -75,17 +75,17 @@ func TestProviderStart(t *testing.T) {
 	}
 	for _, c := range []struct {
 		err   error
-		class engine.StartClass
+		class engine.Outcome
 		retry time.Duration
 	}{
-		{&Error{Op: "payment", Code: "609", Outcome: OutcomeRefused}, engine.ClassRefused, 0},
-		{&Error{Op: "payment", Code: "429", Outcome: OutcomeRateLimited, RetryAfter: 3 * time.Second}, engine.ClassRateLimited, 3 * time.Second},
-		{&Error{Op: "payment", HTTPStatus: 502, Outcome: OutcomeUnknown}, engine.ClassUnknown, 0},
-		{errors.New("anything else"), engine.ClassUnknown, 0},
+		{&Error{Op: "payment", Code: "609", Outcome: OutcomeRefused}, engine.OutcomeRefused, 0},
+		{&Error{Op: "payment", Code: "429", Outcome: OutcomeRateLimited, RetryAfter: 3 * time.Second}, engine.OutcomeRateLimited, 3 * time.Second},
+		{&Error{Op: "payment", HTTPStatus: 502, Outcome: OutcomeUnknown}, engine.OutcomeUnknown, 0},
+		{errors.New("anything else"), engine.OutcomeUnknown, 0},
 	} {
 		f.err = c.err
 		_, err := pv.Start(context.Background(), p, in)
-		if class, retry := engine.StartClassOf(err); err == nil || class != c.class || retry != c.retry {
+		if class, retry := engine.OutcomeOf(err); err == nil || class != c.class || retry != c.retry {
 			t.Errorf("%v: class %v, retry %v", c.err, class, retry)
 		}
 	}

@@ -8,41 +8,32 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/caddy-cinetpay/caddy-cinetpay/engine"
 )
 
-// Outcome says what a failed call may have done at CinetPay.
-type Outcome int
+// Outcome says what a failed call may have done at CinetPay: the module's one classification,
+// engine.Outcome.
+type Outcome = engine.Outcome
 
+// The outcomes of a failed call, as this API gives them.
 const (
 	// OutcomeUnknown means the call may or may not have taken effect: a
 	// timeout, a network error, a 5xx, an unreadable answer, -1
 	// OPERATION_ERROR, 1200 TRANSACTION_EXIST (an earlier try reached
 	// CinetPay) or an unexpected code. A payment started with this outcome
 	// may exist at CinetPay and must be checked later.
-	OutcomeUnknown Outcome = iota
+	OutcomeUnknown = engine.OutcomeUnknown
 	// OutcomeRefused is a definite refusal: nothing was created (1004
 	// INVALID_PARAMS, 1005, 2011, a token still refused after a new login,
 	// another definite error code, a request that failed validation, or a
 	// failed login, after which the call itself was never sent).
-	OutcomeRefused
+	OutcomeRefused = engine.OutcomeRefused
 	// OutcomeRateLimited is HTTP 429 without a usable code in the body;
 	// nothing was created. APIError.RetryAfter holds CinetPay's Retry-After,
 	// if any.
-	OutcomeRateLimited
+	OutcomeRateLimited = engine.OutcomeRateLimited
 )
-
-// String returns "unknown", "refused" or "rate_limited".
-func (o Outcome) String() string {
-	switch o {
-	case OutcomeUnknown:
-		return "unknown"
-	case OutcomeRefused:
-		return "refused"
-	case OutcomeRateLimited:
-		return "rate_limited"
-	}
-	return "Outcome(" + strconv.Itoa(int(o)) + ")"
-}
 
 // Sentinels matched by errors.Is against an *APIError with the same code,
 // whatever its Op: a login refused for these reasons is the usual case.
@@ -164,6 +155,9 @@ func hint(code int) string {
 
 // Unwrap returns the underlying error, if any.
 func (e *APIError) Unwrap() error { return e.Err }
+
+// CallOutcome implements engine.Classified.
+func (e *APIError) CallOutcome() (engine.Outcome, time.Duration) { return e.Outcome, e.RetryAfter }
 
 // Is makes errors.Is(err, ErrInvalidCredentials) and errors.Is(err,
 // ErrNotAllowed) match an *APIError with code 1005 or 2011.

@@ -106,19 +106,7 @@ func firstOf(a, b string) string {
 func (pv *Provider) Start(ctx context.Context, p *storage.Payment, in *engine.Intent) (*engine.Started, error) {
 	res, err := pv.API.InitPayment(ctx, pv.request(p.TransactionID, in))
 	if err != nil {
-		err = withHint(err)
-		switch OutcomeOf(err) {
-		case OutcomeRefused:
-			return nil, &engine.StartError{Class: engine.ClassRefused, Err: err}
-		case OutcomeRateLimited:
-			se := &engine.StartError{Class: engine.ClassRateLimited, Err: err}
-			var ae *APIError
-			if errors.As(err, &ae) {
-				se.RetryAfter = ae.RetryAfter
-			}
-			return nil, se
-		}
-		return nil, err
+		return nil, withHint(err) // wraps an *APIError: engine.Classified
 	}
 	return &engine.Started{PaymentURL: res.PaymentURL, PaymentToken: res.PaymentToken,
 		ProviderID: res.TransactionID, NotifyToken: res.NotifyToken}, nil

@@ -99,19 +99,19 @@ func TestProviderStart(t *testing.T) {
 	}
 	for _, c := range []struct {
 		err   error
-		class engine.StartClass
+		class engine.Outcome
 		hint  string
 	}{
-		{&APIError{Op: "init", Code: CodeInvalidParams, Outcome: OutcomeRefused}, engine.ClassRefused, ""},
-		{&APIError{Op: "login", Code: CodeNotAllowed, Outcome: OutcomeRefused}, engine.ClassRefused, "ipv4_only"},
-		{&APIError{Op: "login", Code: CodeInvalidCredentials, Outcome: OutcomeRefused}, engine.ClassRefused, "api_password"},
-		{&APIError{Op: "init", HTTPStatus: 429, Outcome: OutcomeRateLimited, RetryAfter: 2 * time.Second}, engine.ClassRateLimited, ""},
-		{&APIError{Op: "init", Code: CodeTransactionExist, Outcome: OutcomeUnknown}, engine.ClassUnknown, ""},
-		{errors.New("network"), engine.ClassUnknown, ""},
+		{&APIError{Op: "init", Code: CodeInvalidParams, Outcome: OutcomeRefused}, engine.OutcomeRefused, ""},
+		{&APIError{Op: "login", Code: CodeNotAllowed, Outcome: OutcomeRefused}, engine.OutcomeRefused, "ipv4_only"},
+		{&APIError{Op: "login", Code: CodeInvalidCredentials, Outcome: OutcomeRefused}, engine.OutcomeRefused, "api_password"},
+		{&APIError{Op: "init", HTTPStatus: 429, Outcome: OutcomeRateLimited, RetryAfter: 2 * time.Second}, engine.OutcomeRateLimited, ""},
+		{&APIError{Op: "init", Code: CodeTransactionExist, Outcome: OutcomeUnknown}, engine.OutcomeUnknown, ""},
+		{errors.New("network"), engine.OutcomeUnknown, ""},
 	} {
 		f.initErr = c.err
 		_, err := pv.Start(context.Background(), p, intent())
-		class, _ := engine.StartClassOf(err)
+		class, _ := engine.OutcomeOf(err)
 		if err == nil || class != c.class || (c.hint != "" && !strings.Contains(err.Error(), c.hint)) {
 			t.Errorf("%v: class %v, %v", c.err, class, err)
 		}

@@ -186,8 +186,8 @@ func TestEngineStartOutcomes(t *testing.T) {
 		kind  StartKind
 		state storage.State
 	}{
-		{&StartError{Class: ClassRefused, Err: errors.New("609")}, StartRefused, storage.StateFailed},
-		{&StartError{Class: ClassRateLimited, RetryAfter: 3 * time.Second, Err: errors.New("429")}, StartRateLimited, storage.StateFailed},
+		{&StartError{Outcome: OutcomeRefused, Err: errors.New("609")}, StartRefused, storage.StateFailed},
+		{&StartError{Outcome: OutcomeRateLimited, RetryAfter: 3 * time.Second, Err: errors.New("429")}, StartRateLimited, storage.StateFailed},
 		{errors.New("timeout"), StartUnknown, storage.StateUnknown},
 	} {
 		fp.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,7 +22,7 @@ type Provider interface {
 	// range, currency) before anything is stored; its error names the shop's header at fault.
 	Validate(in *Intent) error
 	// Start starts, at CinetPay, the payment p (stored INIT, with its transaction id) for the
-	// intent. An error is classified with StartClassOf: a *StartError says refused or rate
+	// intent. An error is classified with OutcomeOf: a Classified error says refused or rate
 	// limited; anything else means the outcome is unknown (the transaction may exist).
 	Start(ctx context.Context, p *storage.Payment, in *Intent) (*Started, error)
 	// Status asks CinetPay what became of p and classifies the answer. An error means no usable
@@ -106,21 +107,44 @@ type Started struct {
 	NotifyToken string
 }
 
-// StartClass says what a failed start means.
-type StartClass int
+// Outcome says what a failed CinetPay call may have done. It is the one classification of the
+// module: both API clients give it to their errors (cinetpay.Outcome and cinetpayv1.Outcome
+// are this type), and the engine reads it from a failed start.
+type Outcome int
 
 const (
-	// ClassUnknown: no usable answer; the transaction may exist at CinetPay (re-checked).
-	ClassUnknown StartClass = iota
-	// ClassRefused: a definite refusal; nothing exists at CinetPay.
-	ClassRefused
-	// ClassRateLimited: CinetPay asked to slow down; nothing exists at CinetPay.
-	ClassRateLimited
+	// OutcomeUnknown: no usable answer; the call may have taken effect (a start is re-checked).
+	OutcomeUnknown Outcome = iota
+	// OutcomeRefused: a definite refusal; nothing exists at CinetPay.
+	OutcomeRefused
+	// OutcomeRateLimited: CinetPay asked to slow down; nothing exists at CinetPay.
+	OutcomeRateLimited
 )
 
-// StartError is a start CinetPay refused or rate-limited.
+// String returns "unknown", "refused" or "rate_limited".
+func (o Outcome) String() string {
+	switch o {
+	case OutcomeUnknown:
+		return "unknown"
+	case OutcomeRefused:
+		return "refused"
+	case OutcomeRateLimited:
+		return "rate_limited"
+	}
+	return "Outcome(" + strconv.Itoa(int(o)) + ")"
+}
+
+// Classified is an error that knows what its call may have done, and CinetPay's Retry-After:
+// the errors of the API clients, and StartError.
+type Classified interface {
+	error
+	CallOutcome() (Outcome, time.Duration)
+}
+
+// StartError is a failed start with its outcome, for a Provider whose errors are not
+// Classified themselves.
 type StartError struct {
-	Class StartClass
+	Outcome Outcome
 	// RetryAfter is CinetPay's Retry-After, when rate limited.
 	RetryAfter time.Duration
 	Err        error
@@ -129,13 +153,17 @@ type StartError struct {
 func (e *StartError) Error() string { return e.Err.Error() }
 func (e *StartError) Unwrap() error { return e.Err }
 
-// StartClassOf classifies a Provider.Start error: unknown unless it is a *StartError.
-func StartClassOf(err error) (StartClass, time.Duration) {
-	var se *StartError
-	if errors.As(err, &se) {
-		return se.Class, se.RetryAfter
+// CallOutcome implements Classified.
+func (e *StartError) CallOutcome() (Outcome, time.Duration) { return e.Outcome, e.RetryAfter }
+
+// OutcomeOf classifies an error: the outcome of the first Classified error in its chain, else
+// unknown (the call may have taken effect).
+func OutcomeOf(err error) (Outcome, time.Duration) {
+	var c Classified
+	if errors.As(err, &c) {
+		return c.CallOutcome()
 	}
-	return ClassUnknown, 0
+	return OutcomeUnknown, 0
 }
 
 // Verdict is what a usable status answer says of a payment.

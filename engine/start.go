@@ -122,14 +122,14 @@ func (e *Engine) start(s *Site, in *Intent) StartResult {
 		return StartResult{Kind: StartNew, Payment: p}
 	}
 	fields := []zap.Field{zap.String("order_id", in.OrderID), zap.String("transaction_id", txid), zap.Error(err)}
-	class, retryAfter := StartClassOf(err)
-	switch class {
-	case ClassRefused:
+	outcome, retryAfter := OutcomeOf(err)
+	switch outcome {
+	case OutcomeRefused:
 		p, _ = e.finishStart(s, txid, storage.StateFailed, "refused at start", nil)
 		metricStarts.WithLabelValues("refused").Inc()
 		s.Logger.Error("CinetPay refused the payment start (check the credentials and the intent)", fields...)
 		return StartResult{Kind: StartRefused, Payment: p}
-	case ClassRateLimited:
+	case OutcomeRateLimited:
 		p, _ = e.finishStart(s, txid, storage.StateFailed, "rate limited at start", nil)
 		metricStarts.WithLabelValues("rate_limited").Inc()
 		s.Logger.Warn("CinetPay rate-limited the payment start", fields...)
