@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddy-cinetpay/caddy-cinetpay/internal/cpjson"
+
 	"github.com/caddy-cinetpay/caddy-cinetpay/engine"
 )
 
@@ -433,34 +435,8 @@ func isObject(raw json.RawMessage) bool {
 	return len(raw) > 0 && raw[0] == '{'
 }
 
-// flexString decodes any JSON value into a string: a string as is, a number
-// or a boolean as its literal text, null as "", an object or array as its
-// compact JSON text. CinetPay's answers are not consistent about types.
-type flexString string
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (f *flexString) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	switch {
-	case len(b) == 0 || string(b) == "null":
-		*f = ""
-	case b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*f = flexString(s)
-	case b[0] == '{' || b[0] == '[':
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, b); err != nil {
-			return err
-		}
-		*f = flexString(buf.String())
-	default:
-		*f = flexString(b)
-	}
-	return nil
-}
+// flexString decodes any JSON value into a string (see cpjson.FlexString).
+type flexString = cpjson.FlexString
 
 // parseRetryAfter parses a Retry-After value, delay-seconds or HTTP date,
 // into a positive duration capped at maxRetryAfter; 0 when absent or bad.

@@ -10,6 +10,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/caddy-cinetpay/caddy-cinetpay/internal/cpjson"
+
 	"github.com/caddy-cinetpay/caddy-cinetpay/engine"
 )
 
@@ -102,34 +104,8 @@ func (a *answer) bodySecrets() []string {
 	return []string{string(a.env.AccessToken), string(a.env.NotifyToken), string(a.env.PaymentToken)}
 }
 
-// flexString decodes any JSON value into a string: a string as is, a number
-// or a boolean as its literal text, null as "", an object or array as its
-// compact JSON text. CinetPay's answers are not consistent about types.
-type flexString string
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (f *flexString) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	switch {
-	case len(b) == 0 || string(b) == "null":
-		*f = ""
-	case b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*f = flexString(s)
-	case b[0] == '{' || b[0] == '[':
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, b); err != nil {
-			return err
-		}
-		*f = flexString(buf.String())
-	default:
-		*f = flexString(b)
-	}
-	return nil
-}
+// flexString decodes any JSON value into a string (see cpjson.FlexString).
+type flexString = cpjson.FlexString
 
 // stringOnly decodes a JSON string as is and any other value as "".
 type stringOnly string
