@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+
+	"github.com/caddy-cinetpay/caddy-cinetpay/engine"
 )
 
 // CheckResult is a usable answer of /v2/payment/check.
@@ -173,32 +175,20 @@ func allDigits(s string) bool {
 	return true
 }
 
-// Verdict is what a check result means for a payment.
-type Verdict int
+// Verdict is what a check result means for a payment: the module's one verdict,
+// engine.Verdict (this API gives only the three below).
+type Verdict = engine.Verdict
 
 const (
 	// VerdictPending: not decided yet (waiting for the customer, an unknown
 	// status, or ACCEPTED without code "00"). Check again later.
-	VerdictPending Verdict = iota
+	VerdictPending = engine.Pending
 	// VerdictAccepted: code "00" and status ACCEPTED. The caller still
 	// compares amount and currency with what it started.
-	VerdictAccepted
+	VerdictAccepted = engine.Accepted
 	// VerdictRefused: status REFUSED. A late success remains possible.
-	VerdictRefused
+	VerdictRefused = engine.Refused
 )
-
-// String returns "pending", "accepted" or "refused".
-func (v Verdict) String() string {
-	switch v {
-	case VerdictPending:
-		return "pending"
-	case VerdictAccepted:
-		return "accepted"
-	case VerdictRefused:
-		return "refused"
-	}
-	return "Verdict(" + strconv.Itoa(int(v)) + ")"
-}
 
 // Verdict decides on the code and data.status only, never on the message:
 // code "00" with status ACCEPTED is VerdictAccepted; status REFUSED is

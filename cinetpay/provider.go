@@ -91,14 +91,7 @@ func answerOf(cr *CheckResult) *engine.Answer {
 	if raw := strings.TrimSpace(d.Amount); raw != amount {
 		a.Confirmed.RawAmount = raw
 	}
-	switch cr.Verdict() {
-	case VerdictAccepted:
-		a.Verdict = engine.Accepted
-	case VerdictRefused:
-		a.Verdict = engine.Refused
-	default:
-		a.Verdict = engine.Pending
-	}
+	a.Verdict = cr.Verdict() // already an engine.Verdict
 	return a
 }
 

@@ -122,23 +122,11 @@ func (pv *Provider) Status(ctx context.Context, p *storage.Payment) (*engine.Ans
 	if p.ProviderTransactionID != "" && st.TransactionID != "" && st.TransactionID != p.ProviderTransactionID {
 		return nil, fmt.Errorf("status answer for CinetPay transaction %q, not the payment's", st.TransactionID)
 	}
-	a := &engine.Answer{
+	return &engine.Answer{
+		Verdict:   st.Verdict, // already an engine.Verdict
 		Confirmed: storage.Confirmation{Status: st.Status},
 		Summary:   fmt.Sprintf("code %d, status %s", st.Code, st.Status),
-	}
-	switch st.Verdict {
-	case VerdictAccepted:
-		a.Verdict = engine.Accepted
-	case VerdictRefused:
-		a.Verdict = engine.Refused
-	case VerdictExpired:
-		a.Verdict = engine.Expired
-	case VerdictNotFound:
-		a.Verdict = engine.NotFound
-	default:
-		a.Verdict = engine.Pending
-	}
-	return a, nil
+	}, nil
 }
 
 // withHint adds to an error what the operator should fix, for a refused login.

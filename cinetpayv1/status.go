@@ -4,47 +4,32 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"unicode/utf8"
+
+	"github.com/caddy-cinetpay/caddy-cinetpay/engine"
 )
 
-// Verdict is what a status answer means for a payment.
-type Verdict int
+// Verdict is what a status answer means for a payment: the module's one verdict,
+// engine.Verdict.
+type Verdict = engine.Verdict
 
 const (
 	// VerdictPending: 2001 INITIATED or 2002 PENDING; check again later.
-	VerdictPending Verdict = iota
+	VerdictPending = engine.Pending
 	// VerdictAccepted: 100 SUCCESS. The answer carries no amount or
 	// currency: the payment is for what was started.
-	VerdictAccepted
+	VerdictAccepted = engine.Accepted
 	// VerdictRefused: 2010 FAILED or 2005 INSUFFICIENT_BALANCE. CinetPay
 	// calls both final.
-	VerdictRefused
+	VerdictRefused = engine.Refused
 	// VerdictExpired: 2003 EXPIRED, the customer did not confirm in time.
 	// CinetPay documents it as not final.
-	VerdictExpired
+	VerdictExpired = engine.Expired
 	// VerdictNotFound: CinetPay does not know the id (body code 404
 	// NOT_FOUND, seen with HTTP 422). What that means — never started, or
 	// not yet visible — is the caller's to decide.
-	VerdictNotFound
+	VerdictNotFound = engine.NotFound
 )
-
-// String returns "pending", "accepted", "refused", "expired" or "not_found".
-func (v Verdict) String() string {
-	switch v {
-	case VerdictPending:
-		return "pending"
-	case VerdictAccepted:
-		return "accepted"
-	case VerdictRefused:
-		return "refused"
-	case VerdictExpired:
-		return "expired"
-	case VerdictNotFound:
-		return "not_found"
-	}
-	return "Verdict(" + strconv.Itoa(int(v)) + ")"
-}
 
 // Status is a usable answer of GET /v1/payment/{id}.
 type Status struct {

@@ -194,8 +194,10 @@ func (v Verdict) String() string {
 		return "expired"
 	case NotFound:
 		return "not_found"
+	case Pending:
+		return "pending"
 	}
-	return "pending"
+	return "Verdict(" + strconv.Itoa(int(v)) + ")"
 }
 
 // Answer is a usable status answer.
