@@ -471,64 +471,28 @@ func (s *Badger) Update(site, txid string, now time.Time, fn func(p *Payment) er
 	defer s.locks.lock('p', Key{SiteID: site, ID: txid})()
 	var res UpdateResult
 	err := s.update(func(txn *badger.Txn) error {
-		res = UpdateResult{}
 		p, err := getPayment(txn, site, txid)
 		if err != nil {
 			return err
 		}
-		res.From = p.State
-		if p.State.Final() {
-			res.Payment = p
-			return nil
-		}
-		before := p
-		if err := fn(&p); err != nil {
+		var before Payment
+		var write bool
+		res, before, write, err = applyUpdate(p, now, fn, func(order, txid string) (string, error) {
+			paidBy, err := getString(txn, paidKey(site, order))
+			if errors.Is(err, ErrNotFound) {
+				return txid, txn.Set(paidKey(site, order), []byte(txid))
+			}
+			return paidBy, err
+		})
+		if err != nil || !write {
 			return err
 		}
-		// identity fields never change; the start's secrets are set once
-		p.SiteID, p.TransactionID, p.OrderID = before.SiteID, before.TransactionID, before.OrderID
-		if before.NotifyToken != "" {
-			p.NotifyToken = before.NotifyToken
-		}
-		p.Amount, p.Currency, p.CreatedAt = before.Amount, before.Currency, before.CreatedAt
-		p.Environment, p.History = before.Environment, before.History
-		p.UpdatedAt = now
-
-		if p.State != before.State {
-			if !CanTransition(before.State, p.State) {
-				return fmt.Errorf("%w: %s to %s", ErrBadTransition, before.State, p.State)
+		if res.Delivery != nil {
+			if err := writeDelivery(txn, nil, res.Delivery); err != nil {
+				return err
 			}
-			if p.State == StateAccepted {
-				paidBy, err := getString(txn, paidKey(site, p.OrderID))
-				switch {
-				case err == nil && paidBy != p.TransactionID:
-					p.State = StateDuplicate
-				case errors.Is(err, ErrNotFound):
-					if err := txn.Set(paidKey(site, p.OrderID), []byte(p.TransactionID)); err != nil {
-						return err
-					}
-				case err != nil:
-					return err
-				}
-			}
-			t := Transition{From: before.State, To: p.State, At: now, Reason: p.Note}
-			if p.State.Delivers() {
-				d := newDelivery(&p, now)
-				if err := writeDelivery(txn, nil, &d); err != nil {
-					return err
-				}
-				t.EventID = d.ID
-				res.Delivery = &d
-			}
-			p.History = append(p.History, t)
-			res.Changed = true
 		}
-		if p.State.Final() || p.State == StateFailed {
-			p.NextCheck = time.Time{}
-		}
-		p.Note = ""
-		res.Payment = p
-		return writePayment(txn, &before, &p)
+		return writePayment(txn, &before, &res.Payment)
 	})
 	if err == nil {
 		s.committedPayment(&res.Payment)
@@ -615,23 +579,6 @@ func writeDelivery(w writer, before, d *Delivery) error {
 		}
 	}
 	return putJSON(w, deliveryKey(d.SiteID, d.ID), d)
-}
-
-// newDelivery snapshots a payment's result at a state change.
-func newDelivery(p *Payment, now time.Time) Delivery {
-	return Delivery{
-		ID:            randomHex(16),
-		SiteID:        p.SiteID,
-		TransactionID: p.TransactionID,
-		OrderID:       p.OrderID,
-		Status:        p.State,
-		Result:        p.Result(),
-		Environment:   p.Environment,
-		State:         DeliveryPending,
-		CreatedAt:     now,
-		Since:         now,
-		NextAttempt:   now,
-	}
 }
 
 // DueChecks implements Store. It reads the in-memory re-check queue: O(result).
@@ -802,10 +749,7 @@ func (s *Badger) BeginAttempt(site, id string, now time.Time, lease time.Duratio
 	s.leases[k] = l
 	s.leaseMu.Unlock()
 	s.dues.set(k, l.until.UnixNano(), true)
-	d.Attempts = l.attempt
-	d.RoundAttempts++
-	d.LastAttempt, d.NextAttempt = now, l.until
-	return d, nil
+	return leased(d, l.attempt, now, l.until), nil
 }
 
 // FinishAttempt implements Store: it records the outcome of the attempt BeginAttempt returned
@@ -826,26 +770,7 @@ func (s *Badger) FinishAttempt(site, id string, attempt int, r AttemptResult) (D
 		return Delivery{}, ErrStaleAttempt
 	}
 	d, err := s.finishes.commit(s, k, func(d *Delivery) error {
-		if d.State != DeliveryPending {
-			return ErrStaleAttempt
-		}
-		d.Attempts = attempt
-		d.RoundAttempts++
-		d.LastAttempt = l.start
-		d.LastHTTPStatus, d.LastError = r.HTTPStatus, r.Error
-		switch {
-		case r.Delivered:
-			d.State, d.DeliveredAt, d.NextAttempt = DeliveryDelivered, r.At, time.Time{}
-			d.LastError = ""
-		case r.GiveUp && d.Since.After(l.start):
-			// replayed during the attempt: a new round began, and it is not over
-			d.NextAttempt = r.At
-		case r.GiveUp:
-			d.State, d.NextAttempt = DeliveryFailed, time.Time{}
-		default:
-			d.NextAttempt = r.NextAttempt
-		}
-		return nil
+		return finishAttempt(d, attempt, l.start, r)
 	})
 	if err == nil || errors.Is(err, ErrStaleAttempt) {
 		s.leaseMu.Lock()
@@ -940,7 +865,7 @@ func (s *Badger) Replay(site, id string, now time.Time) (Delivery, error) {
 	}
 	defer s.locks.lock('d', Key{SiteID: site, ID: id})()
 	d, err := s.updateDelivery(site, id, func(d *Delivery) error {
-		d.State, d.Since, d.NextAttempt, d.RoundAttempts = DeliveryPending, now, now, 0
+		replay(d, now)
 		return nil
 	})
 	if err == nil {
