@@ -90,16 +90,16 @@ func (a *App) ensureStarted() error {
 		}
 		entries := map[string]*storeEntry{}
 		for _, sc := range a.order {
-			e, ok := entries[sc.storageDir]
+			e, ok := entries[sc.store]
 			if !ok {
 				var err error
-				if e, err = acquireEntry(sc.storageDir, a.logger); err != nil {
+				if e, err = acquireEntry(sc.store, a.logger); err != nil {
 					a.err = err
 					_ = a.releaseLocked()
 					return
 				}
-				entries[sc.storageDir] = e
-				a.entries = append(a.entries, sc.storageDir)
+				entries[sc.store] = e
+				a.entries = append(a.entries, sc.store)
 			}
 			if sc.shared == nil {
 				a.regs = append(a.regs, e.Register(sc.eng))
@@ -140,8 +140,9 @@ func (a *App) releaseLocked() error {
 // return paths use, and (eng) what the engine uses for this site.
 type siteConfig struct {
 	// siteID is what the site's payments are stored under: the v2 site_id or the v1 account
-	siteID        string
-	storageDir    string
+	siteID string
+	// store names the store: badger:<absolute directory> or postgres:<dsn>
+	store         string
 	eng           *engine.Site
 	signer        httpsig.Signer
 	forward       string
@@ -175,15 +176,18 @@ func (h *Handler) newSiteConfig() (*siteConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := filepath.Abs(h.Storage)
-	if err != nil {
-		return nil, fmt.Errorf("storage: %v", err)
+	store := storagePostgres + ":" + h.Storage
+	if h.StorageBackend != storagePostgres {
+		dir, err := filepath.Abs(h.Storage)
+		if err != nil {
+			return nil, fmt.Errorf("storage: %v", err)
+		}
+		store = storageBadger + ":" + filepath.Clean(dir)
 	}
-	dir = filepath.Clean(dir)
 	public := strings.TrimRight(h.PublicURL, "/")
 	sc := &siteConfig{
 		siteID:        h.namespace(),
-		storageDir:    dir,
+		store:         store,
 		signer:        httpsig.Signer{KeyID: h.SigningKey.ID, Key: []byte(h.SigningKey.Key)},
 		forward:       h.Forward,
 		forwardClient: newForwardClient(time.Duration(h.ForwardTimeout)),
@@ -193,7 +197,7 @@ func (h *Handler) newSiteConfig() (*siteConfig, error) {
 		logger:        h.logger,
 		agree:         h.agreement(),
 	}
-	sc.agree["storage"] = dir
+	sc.agree["storage"] = store
 	timeout := time.Duration(h.Timeout)
 	env := envSandbox
 	var prov engine.Provider
@@ -320,37 +324,57 @@ func newForwardClient(timeout time.Duration) *http.Client {
 	}
 }
 
-// storePool holds one storeEntry per store directory, shared by every handler and config that
-// names it; the entry is destroyed (workers stopped, Badger closed) when its last user lets go.
+// storePool holds one storeEntry per store (a Badger directory, a PostgreSQL DSN), shared by
+// every handler and config that names it; the entry is destroyed (workers stopped, store
+// closed) when its last user lets go.
 var storePool = caddy.NewUsagePool()
 
-// acquireEntry loads or opens the entry of a directory, counting one more user.
-func acquireEntry(dir string, logger *zap.Logger) (*storeEntry, error) {
-	v, _, err := storePool.LoadOrNew(dir, func() (caddy.Destructor, error) {
-		return openEntry(dir, logger)
+// acquireEntry loads or opens the entry of a store, counting one more user.
+func acquireEntry(store string, logger *zap.Logger) (*storeEntry, error) {
+	v, _, err := storePool.LoadOrNew(store, func() (caddy.Destructor, error) {
+		return openEntry(store, logger)
 	})
 	if err != nil {
 		// the pool dropped the failed entry itself
-		return nil, fmt.Errorf("cinetpay storage %s: %v", dir, err)
+		return nil, fmt.Errorf("cinetpay storage %s: %v", storeLabel(store), err)
 	}
 	return v.(*storeEntry), nil
+}
+
+// storeLabel is how a store is named in logs and the admin API: its directory, or its
+// database without the password.
+func storeLabel(store string) string {
+	backend, where, _ := strings.Cut(store, ":")
+	if backend == storagePostgres {
+		return storage.RedactDSN(where)
+	}
+	return where
 }
 
 // storeEntry is one open store and its payment engine, shared through storePool.
 type storeEntry struct {
 	*engine.Engine
+	// dir names the store for people: its directory, or its database (no password)
 	dir    string
 	logger *zap.Logger
 }
 
-func openEntry(dir string, logger *zap.Logger) (*storeEntry, error) {
-	logger = logger.With(zap.String("storage", dir))
-	st, err := storage.Open(dir, storage.Options{Logger: logger.Named("badger")})
+func openEntry(store string, logger *zap.Logger) (*storeEntry, error) {
+	label := storeLabel(store)
+	logger = logger.With(zap.String("storage", label))
+	backend, where, _ := strings.Cut(store, ":")
+	var st storage.Store
+	var err error
+	if backend == storagePostgres {
+		st, err = storage.OpenPostgres(where, storage.PostgresOptions{})
+	} else {
+		st, err = storage.Open(where, storage.Options{Logger: logger.Named("badger")})
+	}
 	if err != nil {
 		return nil, err
 	}
-	logger.Info("cinetpay store opened", zap.String("transaction_prefix", st.Prefix()))
-	return &storeEntry{Engine: engine.New(st, logger), dir: dir, logger: logger}, nil
+	logger.Info("cinetpay store opened", zap.String("backend", backend), zap.String("transaction_prefix", st.Prefix()))
+	return &storeEntry{Engine: engine.New(st, logger), dir: label, logger: logger}, nil
 }
 
 // Destruct stops the engine and closes the store.

@@ -41,7 +41,8 @@ func init() {
 //		return           <path>                   # default /cinetpay/return
 //		forward          <url>                    # required: where results are delivered
 //		public_url       <url>                    # default: the site address, if it is one host name
-//		storage          <directory>              # default: Caddy's data directory + /cinetpay
+//		storage          [badger] <directory>     # default: Caddy's data directory + /cinetpay
+//		storage          postgres <dsn>           # several instances sharing one PostgreSQL database
 //		currency         <XOF|XAF|CDF|GNF|USD>    # default XOF
 //		channels         <ALL|MOBILE_MONEY|CREDIT_CARD|WALLET>  # v2, default ALL
 //		lang             <fr|en>                  # default fr
@@ -120,7 +121,15 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "public_url":
 			err = one(&h.PublicURL)
 		case "storage":
-			err = one(&h.Storage)
+			// storage <dir> | storage badger <dir> | storage postgres <dsn>
+			switch {
+			case len(args) == 2 && (args[0] == storageBadger || args[0] == storagePostgres):
+				h.StorageBackend, h.Storage = args[0], args[1]
+			case len(args) == 1 && args[0] != storageBadger && args[0] != storagePostgres:
+				h.Storage = args[0]
+			default:
+				err = d.Errf("cinetpay: storage takes a directory, badger <directory> or postgres <dsn>")
+			}
 		case "currency":
 			err = one(&h.Currency)
 		case "channels":

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -60,6 +61,8 @@ type testShop struct {
 	verifier   *httpsig.Verifier
 	retVerify  *httpsig.Verifier
 	orderSeq   int
+	// failRate is the share of deliveries answered 500 (Retry-After: 1) at random
+	failRate float64
 }
 
 type shopDelivery struct {
@@ -122,6 +125,9 @@ func (s *testShop) serve(w http.ResponseWriter, r *http.Request) {
 		} else if s.failNext > 0 {
 			s.failNext--
 			status = http.StatusInternalServerError
+		} else if s.failRate > 0 && rand.Float64() < s.failRate {
+			status = http.StatusInternalServerError
+			w.Header().Set("Retry-After", "1")
 		}
 		s.deliveries = append(s.deliveries, shopDelivery{At: time.Now(), Header: r.Header.Clone(), Result: res, Err: err, Status: status})
 		s.mu.Unlock()
@@ -149,6 +155,11 @@ func (s *testShop) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		for k, v := range intent {
 			w.Header()[k] = v
+		}
+		if intent.Get("Cinetpay-Order-Id") == "FORM" {
+			// the order and the amount the form posted: concurrent checkouts of several orders
+			w.Header().Set("Cinetpay-Order-Id", r.PostFormValue("order"))
+			w.Header().Set("Cinetpay-Amount", r.PostFormValue("amount"))
 		}
 		if intent.Get("Cinetpay-Order-Id") == "AUTO" {
 			s.mu.Lock()
@@ -255,6 +266,8 @@ type envOptions struct {
 	sandboxPublicURL string
 	// v1 speaks CinetPay's current API (the made-up v1 account) instead of Checkout v2
 	v1 bool
+	// postgres, a DSN, stores in PostgreSQL instead of the Badger directory
+	postgres string
 }
 
 // newEnv starts a sandbox and a shop and loads a Caddy config in front of them.
@@ -329,7 +342,11 @@ func (e *env) caddyfile() string {
 	if e.options.caddyfile != "" {
 		tpl = e.options.caddyfile
 	}
-	return fmt.Sprintf(tpl, e.sbSrv.URL, e.shop.addr(), e.dir, e.options.block, e.logDir,
+	store := e.dir
+	if e.options.postgres != "" {
+		store = "postgres " + e.options.postgres
+	}
+	return fmt.Sprintf(tpl, e.sbSrv.URL, e.shop.addr(), store, e.options.block, e.logDir,
 		key, id, secret, testKeyID, testSigningKey, e.options.site)
 }
 

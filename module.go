@@ -26,6 +26,7 @@ import (
 	"github.com/caddy-cinetpay/caddy-cinetpay/cinetpay"
 	"github.com/caddy-cinetpay/caddy-cinetpay/cinetpayv1"
 	"github.com/caddy-cinetpay/caddy-cinetpay/engine"
+	"github.com/caddy-cinetpay/caddy-cinetpay/storage"
 )
 
 func init() {
@@ -111,9 +112,16 @@ type Handler struct {
 	// a host name.
 	PublicURL string `json:"public_url,omitempty"`
 
-	// Badger directory. Default: Caddy's data directory + /cinetpay. Handlers naming one
-	// directory share one store.
+	// Where payments are stored: with the badger backend, a directory (default: Caddy's data
+	// directory + /cinetpay); with postgres, the database's DSN (URL or key=value, as pgx
+	// reads it; use {env.*} to keep its password out of the config). Handlers naming one store
+	// share it.
 	Storage string `json:"storage,omitempty"`
+
+	// StorageBackend is "badger" (default: an embedded store for one Caddy instance) or
+	// "postgres" (a database any number of instances share; see the README, "Several
+	// instances").
+	StorageBackend string `json:"storage_backend,omitempty"`
 
 	// Currency when the shop sends no Cinetpay-Currency: XOF, XAF, CDF, GNF or USD. Default: on
 	// v1 the country's (and no other is allowed), on v2 XOF.
@@ -269,7 +277,7 @@ func (h *Handler) stringFields() []stringField {
 		{"country", &h.Country, false}, {"account", &h.Account, false},
 		{"site_id", &h.SiteID, true}, {"secret_key", &h.SecretKey, true},
 		{"endpoint", &h.Endpoint, false}, {"notify", &h.Notify, false}, {"return", &h.Return, false},
-		{"forward", &h.Forward, false}, {"public_url", &h.PublicURL, false}, {"storage", &h.Storage, false},
+		{"forward", &h.Forward, false}, {"public_url", &h.PublicURL, false}, {"storage", &h.Storage, h.StorageBackend == storagePostgres},
 		{"currency", &h.Currency, false}, {"channels", &h.Channels, false}, {"lang", &h.Lang, false},
 	}
 	if h.SigningKey != nil {
@@ -333,7 +341,7 @@ func (h *Handler) setDefaults() {
 	if h.Return == "" {
 		h.Return = defaultReturn
 	}
-	if h.Storage == "" {
+	if h.Storage == "" && h.StorageBackend != storagePostgres {
 		h.Storage = filepath.Join(caddy.AppDataDir(), "cinetpay")
 	}
 	if h.Currency == "" {
@@ -362,6 +370,9 @@ func (h *Handler) setDefaults() {
 func (h *Handler) check(resolved bool) error {
 	judge := func(v string) bool { return v != "" && (resolved || !hasPlaceholder(v)) }
 	if err := h.checkAPI(judge); err != nil {
+		return err
+	}
+	if err := h.checkStorage(judge); err != nil {
 		return err
 	}
 	if h.SigningKey == nil || h.SigningKey.ID == "" || h.SigningKey.Key == "" {
@@ -803,3 +814,29 @@ var (
 	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )
+
+// The storage backends.
+const (
+	storageBadger   = "badger"
+	storagePostgres = "postgres"
+)
+
+// checkStorage validates the backend and, with postgres, that the DSN parses (the error never
+// shows it: it may hold a password).
+func (h *Handler) checkStorage(judge func(string) bool) error {
+	switch h.StorageBackend {
+	case "", storageBadger:
+	case storagePostgres:
+		if h.Storage == "" {
+			return errors.New("storage postgres: a DSN is required, e.g. postgres://user:password@host:5432/db")
+		}
+		if judge(h.Storage) {
+			if _, err := storage.ParsePostgresDSN(h.Storage); err != nil {
+				return fmt.Errorf("storage postgres: %v", err)
+			}
+		}
+	default:
+		return fmt.Errorf("storage_backend %q: want badger or postgres", h.StorageBackend)
+	}
+	return nil
+}

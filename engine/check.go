@@ -130,8 +130,28 @@ func (e *Engine) checkOnce(s *Site, txid string, prio int) (storage.UpdateResult
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.Timeout+LimiterWait)
 	defer cancel()
+	// in a store shared by several instances: the one status call in flight among all of them
+	release, err := e.leaseCheck(ctx, s, txid, prio)
+	if errors.Is(err, errCheckBusy) && prio == PrioRecheck {
+		return storage.UpdateResult{Payment: p, From: p.State}, nil // that instance reschedules it
+	} else if err != nil {
+		return storage.UpdateResult{Payment: p, From: p.State}, fmt.Errorf("%w: %v", ErrNoAnswer, err)
+	}
+	defer release()
+	if _, shared := e.store.(storage.Shared); shared {
+		// what another instance's call found meanwhile
+		if p, err = e.store.Get(s.ID, txid); err != nil {
+			return storage.UpdateResult{}, err
+		}
+		if p.State.Final() || p.State == storage.StateFailed {
+			return storage.UpdateResult{Payment: p, From: p.State}, nil
+		}
+		if prio == PrioRecheck && (p.NextCheck.IsZero() || p.NextCheck.After(Now())) {
+			return storage.UpdateResult{Payment: p, From: p.State}, nil // checked meanwhile
+		}
+	}
 	var ans *Answer
-	err = e.limiter(s.ID).wait(ctx, prio)
+	err = e.takeCall(ctx, s, prio)
 	if err == nil {
 		started := time.Now()
 		ans, err = s.Provider.Status(ctx, &p)

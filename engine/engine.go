@@ -58,6 +58,8 @@ type Registration struct {
 type Engine struct {
 	store  storage.Store
 	logger *zap.Logger
+	// holder names this engine's leases in a shared store
+	holder string
 
 	mu       sync.Mutex
 	regs     []*Registration // oldest first; the last one of a site is its current config
@@ -85,6 +87,7 @@ func New(store storage.Store, logger *zap.Logger) *Engine {
 	e := &Engine{
 		store:          store,
 		logger:         logger,
+		holder:         randomToken(),
 		limiters:       map[string]*limiter{},
 		wakeDeliveries: make(chan struct{}, 1),
 		wakeChecks:     make(chan struct{}, 1),
@@ -220,7 +223,7 @@ func (e *Engine) maintenanceLoop(ctx context.Context) {
 				e.logger.Warn("store space reclaim", zap.Error(err))
 			}
 		case <-purge.C:
-			n, err := e.store.Purge(Now(), Retention)
+			n, err := e.purge()
 			if err != nil {
 				e.logger.Error("purging old payments", zap.Error(err))
 			} else if n > 0 {

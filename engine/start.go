@@ -99,7 +99,7 @@ func (e *Engine) start(s *Site, in *Intent) StartResult {
 	ctx, cancel := context.WithTimeout(context.Background(), s.Timeout+LimiterWait)
 	defer cancel()
 	txid := p.TransactionID
-	if err := e.limiter(s.ID).wait(ctx, PrioCustomer); err != nil {
+	if err := e.takeCall(ctx, s, PrioCustomer); err != nil {
 		// CinetPay was not called: nothing exists there
 		p, _ = e.finishStart(s, txid, storage.StateFailed, "local rate limit", nil)
 		metricStarts.WithLabelValues("rate_limited").Inc()

@@ -47,6 +47,10 @@ type Request struct {
 	TransactionID string `json:"transaction_id,omitempty"`
 	// Status is the HTTP status answered (0 while the call is in progress).
 	Status int `json:"status"`
+	// Answered is when the answer was decided, just before it is written (zero while the
+	// call is in progress): calls of one client one after the other never overlap
+	// [Time, Answered].
+	Answered time.Time `json:"answered,omitzero"`
 	// Code is the body's code answered, "" for an answer without one
 	// (HTML, garbage, empty). v1 codes are numbers, written here as text
 	// ("200", "2001", "1004").
@@ -168,6 +172,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, path string,
 	a := s.apiCall(r, path, body, readErr, rec, handle)
 	s.mu.Lock()
 	rec.Status, rec.Code, rec.Fault = a.status, a.code, a.fault
+	rec.Answered = time.Now()
 	s.mu.Unlock()
 	a.write(w)
 }

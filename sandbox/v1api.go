@@ -301,6 +301,7 @@ func (s *Server) v1Serve(w http.ResponseWriter, r *http.Request, method, path, f
 	}
 	s.mu.Lock()
 	rec.Status, rec.Code, rec.Fault = a.status, a.code, a.fault
+	rec.Answered = time.Now()
 	s.mu.Unlock()
 	a.write(w)
 }

@@ -73,9 +73,9 @@ func OpenPostgres(dsn string, opts PostgresOptions) (*Postgres, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Second
 	}
-	cfg, err := pgxpool.ParseConfig(dsn)
+	cfg, err := ParsePostgresDSN(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("postgres DSN: %s", redact(err.Error(), dsn, ""))
+		return nil, err
 	}
 	if !strings.Contains(dsn, "pool_max_conns") {
 		cfg.MaxConns = DefaultPoolSize
@@ -94,6 +94,20 @@ func OpenPostgres(dsn string, opts PostgresOptions) (*Postgres, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// ParsePostgresDSN parses a DSN as OpenPostgres does; its error never shows the DSN's secrets.
+func ParsePostgresDSN(dsn string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// pgx's message may quote the DSN; say only what is wrong with it
+		msg := err.Error()
+		if i := strings.LastIndex(msg, ": "); i >= 0 {
+			msg = msg[i+2:]
+		}
+		return nil, fmt.Errorf("unreadable DSN: %s", redact(msg, dsn, ""))
+	}
+	return cfg, nil
 }
 
 // RedactDSN is a DSN as it may be shown: host, port, database and user, no password.
