@@ -27,8 +27,11 @@ import (
 // due time are the callers' (each instance's clock: keep them in sync with NTP); the rate budget
 // uses the database's clock.
 type Postgres struct {
-	pool    *pgxpool.Pool
-	prefix  string
+	pool   *pgxpool.Pool
+	prefix string
+	// owned are the prefixes of the transaction ids this database answers for: its own, and
+	// those of the Badger stores migrated into it
+	owned   map[string]bool
 	timeout time.Duration
 	dsn     string // for redaction of errors
 }
@@ -253,9 +256,29 @@ func (s *Postgres) migrate(ctx context.Context) error {
 			randomAlnum(prefixLen)); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, `SELECT value FROM cinetpay_meta WHERE key = 'prefix'`).Scan(&s.prefix)
+		return s.loadPrefixes(ctx, tx)
 	})
 	return s.wrap("creating the schema", err)
+}
+
+// loadPrefixes reads the database's prefix and the ones it adopted (see MigrateBadger).
+func (s *Postgres) loadPrefixes(ctx context.Context, tx pgx.Tx) error {
+	if err := tx.QueryRow(ctx, `SELECT value FROM cinetpay_meta WHERE key = 'prefix'`).Scan(&s.prefix); err != nil {
+		return err
+	}
+	rows, err := tx.Query(ctx, `SELECT substr(key, 7) FROM cinetpay_meta WHERE key LIKE 'owned:%'`)
+	if err != nil {
+		return err
+	}
+	owned, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	s.owned = map[string]bool{s.prefix: true}
+	for _, p := range owned {
+		s.owned[p] = true
+	}
+	return nil
 }
 
 // ctx is the context of one operation.
@@ -283,7 +306,7 @@ func (s *Postgres) Prefix() string { return s.prefix }
 
 // OwnsTransaction implements Store.
 func (s *Postgres) OwnsTransaction(txid string) bool {
-	return len(txid) == TransactionIDLen && strings.HasPrefix(txid, s.prefix) && isUpperAlnum(txid)
+	return len(txid) == TransactionIDLen && s.owned[txid[:prefixLen]] && isUpperAlnum(txid)
 }
 
 // NewTransactionID makes a transaction id: the database's prefix, then random letters and
