@@ -9,10 +9,11 @@ import (
 	"github.com/caddyserver/caddy/v2/caddytest"
 )
 
-// TestAdaptExamples adapts the README's two blocks, the Checkout v2 one ("Caddyfile reference")
-// and the one for CinetPay's current API, each against its expected JSON.
+// TestAdaptExamples adapts the README's blocks, the Checkout v2 one ("Caddyfile reference"),
+// the one for CinetPay's current API and an instance of several on PostgreSQL ("Several
+// instances"), each against its expected JSON.
 func TestAdaptExamples(t *testing.T) {
-	for _, name := range []string{"spec_example", "v1_example"} {
+	for _, name := range []string{"spec_example", "v1_example", "postgres_example"} {
 		in, err := os.ReadFile("testdata/caddyfile_adapt/" + name + ".caddyfile")
 		if err != nil {
 			t.Fatal(err)

@@ -205,12 +205,12 @@ func TestFrontControllerAndBasicAuth(t *testing.T) {
 	e.shop.waitDeliveries(t, 1, 5*time.Second)
 }
 
-// storeEntryAt is the open store of a directory.
+// storeEntryAt is the open Badger store of a directory.
 func storeEntryAt(t testing.TB, dir string) *storeEntry {
 	t.Helper()
 	var out *storeEntry
 	storePool.Range(func(k, v any) bool {
-		if k == dir {
+		if k == storageBadger+":"+dir {
 			out = v.(*storeEntry)
 		}
 		return true

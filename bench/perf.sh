@@ -6,6 +6,8 @@
 #   bench/perf.sh                                    every scenario, 3 runs, 100k stored
 #   bench/perf.sh -scenarios backlog,recheck -n 2000
 #   bench/perf.sh -scenarios idle,admin -stored 1000000 -cache /var/tmp/cinetpay-perf
+#   bench/perf.sh -scenarios backlog,first,duplicate -postgres postgres://user@127.0.0.1/db
+#                                                    the same on PostgreSQL too, beside Badger
 #   bench/perf.sh -h                                 every flag
 set -euo pipefail
 cd "$(dirname "$0")/.."

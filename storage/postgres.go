@@ -34,6 +34,10 @@ type Postgres struct {
 	owned   map[string]bool
 	timeout time.Duration
 	dsn     string // for redaction of errors
+	// finals caches final payments (ACCEPTED, MISMATCH, DUPLICATE): nothing changes them, in
+	// any instance, so a copy is never stale and a duplicate notification costs no query. A
+	// payment purged by another instance may stay in it until it is evicted.
+	finals recordCache[Payment]
 }
 
 var (
@@ -87,6 +91,7 @@ func OpenPostgres(dsn string, opts PostgresOptions) (*Postgres, error) {
 	// a connection that sat broken through an outage is checked before use
 	cfg.HealthCheckPeriod = 5 * time.Second
 	s := &Postgres{timeout: opts.Timeout, dsn: dsn}
+	s.finals.clone = clonePayment
 	ctx, cancel := context.WithTimeout(context.Background(), 2*opts.Timeout)
 	defer cancel()
 	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
@@ -492,6 +497,10 @@ func (s *Postgres) Get(site, txid string) (Payment, error) {
 	if err := checkParts(site, txid); err != nil {
 		return Payment{}, ErrNotFound
 	}
+	k := Key{SiteID: site, ID: txid}
+	if p, ok := s.finals.get(k); ok {
+		return p, nil
+	}
 	ctx, cancel := s.ctx()
 	defer cancel()
 	var b []byte
@@ -502,7 +511,13 @@ func (s *Postgres) Get(site, txid string) (Payment, error) {
 		return Payment{}, s.wrap("reading a payment", err)
 	}
 	var p Payment
-	return p, json.Unmarshal(b, &p)
+	if err := json.Unmarshal(b, &p); err != nil {
+		return Payment{}, err
+	}
+	if p.State.Final() {
+		s.finals.put(k, &p)
+	}
+	return p, nil
 }
 
 // Update implements Store, with Badger.Update's rules, in one transaction holding the
@@ -540,6 +555,9 @@ func (s *Postgres) Update(site, txid string, now time.Time, fn func(p *Payment) 
 	})
 	if err != nil {
 		return UpdateResult{}, err
+	}
+	if res.Payment.State.Final() {
+		s.finals.put(Key{SiteID: site, ID: txid}, &res.Payment)
 	}
 	return res, nil
 }
@@ -840,6 +858,7 @@ func (s *Postgres) Purge(now time.Time, keep time.Duration) (int, error) {
 
 // purgeOne deletes one payment and its deliveries, decided again under its row lock.
 func (s *Postgres) purgeOne(k Key, now time.Time, keep time.Duration) error {
+	defer s.finals.drop(k)
 	return s.tx("purging a payment", func(ctx context.Context, tx pgx.Tx) error {
 		p, err := getPaymentRow(ctx, tx, k.SiteID, k.ID, true)
 		if errors.Is(err, ErrNotFound) {
@@ -864,6 +883,10 @@ func (s *Postgres) purgeOne(k Key, now time.Time, keep time.Duration) error {
 		}
 		if _, err := tx.Exec(ctx, `UPDATE cinetpay_orders SET head_txid = NULL
 			WHERE site_id = $1 AND order_id = $2 AND head_txid = $3`, p.SiteID, p.OrderID, p.TransactionID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM cinetpay_check_leases WHERE site_id = $1 AND txid = $2`,
+			p.SiteID, p.TransactionID); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `DELETE FROM cinetpay_payments WHERE site_id = $1 AND txid = $2`, p.SiteID, p.TransactionID)

@@ -102,6 +102,8 @@ type config struct {
 	profile      string
 	workdir      string
 	keep         bool
+	// postgres, a DSN, runs backlog and first on PostgreSQL too (see onPostgres)
+	postgres string
 }
 
 func (c *config) has(s string) bool { return slices.Contains(c.scenarios, s) }
@@ -126,6 +128,7 @@ func parseFlags() (*config, error) {
 	flag.StringVar(&c.profile, "profile", "", "directory to save the Caddy under test's pprof CPU profile of each idle window and heap profile after the admin requests (profiling adds a little CPU)")
 	flag.StringVar(&c.workdir, "workdir", "", "directory for the temporary stores (default: the system temp dir); its disk is the one measured")
 	flag.BoolVar(&flattenSeeded, "flatten", true, "compact seeded stores into one level before Caddy opens them, as a store grown over months is; false: Caddy compacts the bulk import's level-0 tables after start-up (CPU and memory the idle figures then include)")
+	flag.StringVar(&c.postgres, "postgres", "", "a PostgreSQL server's DSN: backlog and first run on it too, beside Badger in the same run (a fresh schema per run, the seeded store migrated into it)")
 	flag.BoolVar(&c.keep, "keep", false, "keep the temporary directory (stores, Caddyfiles, logs)")
 	flag.Parse()
 	if flag.NArg() > 0 {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/caddy-cinetpay/caddy-cinetpay/storage"
 )
@@ -217,38 +219,64 @@ func (b *bench) backlog() error {
 		return err
 	}
 	for run := 1; run <= b.cfg.runs; run++ {
-		dir, store, err := b.newRun("backlog", tpl)
-		if err != nil {
-			return err
+		badgerRate := nan
+		for _, backend := range b.backends() {
+			rate, err := b.backlogRun(run, tpl, group, backend, badgerRate)
+			if err != nil {
+				return err
+			}
+			badgerRate = rate
 		}
-		b.shop.reset()
-		p, startup, err := b.startModule(dir, store)
-		if err != nil {
-			return err
-		}
-		c, werr := b.shop.waitUnique(n, b.cfg.timeout, p)
-		p.stop()
-		b.endRun(dir)
-		if werr != nil && !errors.Is(werr, errTimeout) {
-			return werr
-		}
-		m := b.rep.add(group, "deliveries/s", "/s", c.rate(), "", nan, goal{atLeast, 1000, "≥ 1000/s"})
-		b.rep.add(group, "duplicate POSTs", "", float64(c.duplicates()), "", nan, goal{})
-		first := nan
-		if !c.firstUnique.IsZero() {
-			first = c.firstUnique.Sub(p.started).Seconds()
-		}
-		b.rep.add(group, "first delivery after start", "s", first, "", nan, goal{})
-		status := fmt.Sprintf("all %d delivered %.2f s to %.2f s after the process started", n,
-			c.firstUnique.Sub(p.started).Seconds(), c.lastUnique.Sub(p.started).Seconds())
-		if werr != nil {
-			status = fmt.Sprintf("INCOMPLETE: %d of %d delivered within %s", c.unique, n, b.cfg.timeout)
-			m.note("run %d incomplete: %d of %d delivered within %s", run, c.unique, n, b.cfg.timeout)
-		}
-		fmt.Printf("[%s] run %d/%d: %s/s (goal ≥ 1000/s), %s; %d duplicate POSTs; ready in %.2f s\n",
-			group, run, b.cfg.runs, strings.TrimSuffix(format(c.rate(), "/s"), "/s"), status, c.duplicates(), startup.Seconds())
 	}
 	return nil
+}
+
+// backlogRun is one run of backlog on one backend; on postgres, its rate is set beside
+// Badger's of the same run.
+func (b *bench) backlogRun(run int, tpl *dataset, group, backend string, badgerRate float64) (float64, error) {
+	n := len(tpl.txids)
+	dir, store, err := b.newRun("backlog", tpl)
+	if err != nil {
+		return nan, err
+	}
+	defer b.endRun(dir)
+	if backend == backendPostgres {
+		group += " (postgres)"
+		if store, err = b.onPostgres(store); err != nil {
+			return nan, err
+		}
+	}
+	b.shop.reset()
+	p, startup, err := b.startModule(dir, store)
+	if err != nil {
+		return nan, err
+	}
+	c, werr := b.shop.waitUnique(n, b.cfg.timeout, p)
+	p.stop()
+	if werr != nil && !errors.Is(werr, errTimeout) {
+		return nan, werr
+	}
+	var m *metric
+	if backend == backendPostgres {
+		m = b.rep.add(group, "deliveries/s", "/s", c.rate(), "Badger, same run", badgerRate, goal{})
+	} else {
+		m = b.rep.add(group, "deliveries/s", "/s", c.rate(), "", nan, goal{atLeast, 1000, "≥ 1000/s"})
+	}
+	b.rep.add(group, "duplicate POSTs", "", float64(c.duplicates()), "", nan, goal{})
+	first := nan
+	if !c.firstUnique.IsZero() {
+		first = c.firstUnique.Sub(p.started).Seconds()
+	}
+	b.rep.add(group, "first delivery after start", "s", first, "", nan, goal{})
+	status := fmt.Sprintf("all %d delivered %.2f s to %.2f s after the process started", n,
+		c.firstUnique.Sub(p.started).Seconds(), c.lastUnique.Sub(p.started).Seconds())
+	if werr != nil {
+		status = fmt.Sprintf("INCOMPLETE: %d of %d delivered within %s", c.unique, n, b.cfg.timeout)
+		m.note("run %d incomplete: %d of %d delivered within %s", run, c.unique, n, b.cfg.timeout)
+	}
+	fmt.Printf("[%s] run %d/%d: %s/s, %s; %d duplicate POSTs; ready in %.2f s\n",
+		group, run, b.cfg.runs, strings.TrimSuffix(format(c.rate(), "/s"), "/s"), status, c.duplicates(), startup.Seconds())
+	return c.rate(), nil
 }
 
 // recheck: N PENDING payments whose re-check is due, known to the sandbox; re-checks/s
@@ -585,14 +613,21 @@ func (b *bench) notify() error {
 		return err
 	}
 	for run := 1; run <= b.cfg.runs; run++ {
-		if err := b.notifyRun(run, tpl); err != nil {
-			return err
+		same := &notifyFigures{syncRate: nan, first: nan, duplicate: nan}
+		for _, backend := range b.backends() {
+			if err := b.notifyRun(run, tpl, backend, same); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-func (b *bench) notifyRun(run int, tpl *dataset) error {
+// notifyFigures are the Badger figures of a run, that the PostgreSQL run of the same run is set
+// beside.
+type notifyFigures struct{ syncRate, first, duplicate float64 }
+
+func (b *bench) notifyRun(run int, tpl *dataset, backend string, same *notifyFigures) error {
 	k := len(tpl.txids) - 1
 	pending, final := tpl.txids[:k], tpl.txids[k]
 	conc := b.cfg.concurrency
@@ -601,10 +636,17 @@ func (b *bench) notifyRun(run int, tpl *dataset) error {
 		return err
 	}
 	defer b.endRun(dir)
+	suffix := ""
+	if backend == backendPostgres {
+		suffix = " (postgres)"
+		if store, err = b.onPostgres(store); err != nil {
+			return err
+		}
+	}
 
 	// Badger's own rate of synced writes, before any Caddy runs
-	syncRate := nan
-	if b.cfg.has("first") {
+	syncRate := same.syncRate
+	if b.cfg.has("first") && backend != backendPostgres {
 		if syncRate, err = badgerBaseline(filepath.Join(dir, "badger-baseline"), conc, b.cfg.seconds); err != nil {
 			return fmt.Errorf("badger baseline: %w", err)
 		}
@@ -644,10 +686,19 @@ func (b *bench) notifyRun(run int, tpl *dataset) error {
 		return fmt.Errorf("plain POST: %d errors, first: %v", plain.errs, plain.firstErr)
 	}
 	if b.cfg.has("duplicate") {
-		group := "duplicate notification"
+		group := "duplicate notification" + suffix
 		dup := hammer(b.client, request{method: http.MethodPost, url: moduleURL + "/cinetpay/notify", body: body, header: hdr, want: http.StatusOK},
 			conc, b.cfg.seconds)
-		m := b.rep.add(group, "requests/s", "/s", dup.rps, "plain POST", plain.rps, goal{ratioMin, 0.8, "≥ 0.8× plain"})
+		g := goal{ratioMin, 0.8, "≥ 0.8× plain"}
+		if backend == backendPostgres {
+			g = goal{} // the goals of the performance issue are Badger's
+		}
+		m := b.rep.add(group, "requests/s", "/s", dup.rps, "plain POST", plain.rps, g)
+		if backend == backendPostgres {
+			b.rep.add(group, "requests/s vs Badger", "/s", dup.rps, "Badger, same run", same.duplicate, goal{})
+		} else {
+			same.duplicate = dup.rps
+		}
 		b.rep.add(group, "p50 latency", "ms", float64(dup.p50.Microseconds())/1000, "plain POST", float64(plain.p50.Microseconds())/1000, goal{})
 		if dup.errs > 0 {
 			m.note("run %d: %d errors, first: %v", run, dup.errs, dup.firstErr)
@@ -660,7 +711,7 @@ func (b *bench) notifyRun(run int, tpl *dataset) error {
 		return nil
 	}
 
-	group := fmt.Sprintf("first notification k=%d", k)
+	group := fmt.Sprintf("first notification k=%d", k) + suffix
 	bodies := make([][]byte, k)
 	hdrs := make([]http.Header, k)
 	for i, tx := range pending {
@@ -694,9 +745,17 @@ func (b *bench) notifyRun(run int, tpl *dataset) error {
 	<-profiled
 	took := c.lastUnique.Sub(t0)
 	rate := float64(c.unique) / took.Seconds()
-	m := b.rep.add(group, "notifications/s (delivered)", "/s", rate, "Badger synced 1 KB writes", syncRate,
-		goal{ratioMin, 0.5, "≥ 0.5× Badger"})
+	g := goal{ratioMin, 0.5, "≥ 0.5× Badger"}
+	if backend == backendPostgres {
+		g = goal{}
+	}
+	m := b.rep.add(group, "notifications/s (delivered)", "/s", rate, "Badger synced 1 KB writes", syncRate, g)
 	b.rep.add(group, "notifications/s vs plain POST", "/s", rate, "plain POST", plain.rps, goal{})
+	if backend == backendPostgres {
+		b.rep.add(group, "notifications/s vs Badger", "/s", rate, "Badger, same run", same.first, goal{})
+	} else {
+		same.first, same.syncRate = rate, syncRate
+	}
 	b.rep.add(group, "notifications/s (acknowledged)", "/s", float64(k)/acked.Seconds(), "", nan, goal{})
 	status := fmt.Sprintf("all %d delivered %.1f s after the first was sent", k, took.Seconds())
 	if werr != nil {
@@ -754,4 +813,57 @@ func badgerBaseline(dir string, conc int, d time.Duration) (float64, error) {
 		return 0, *e
 	}
 	return float64(n.Load()) / elapsed.Seconds(), nil
+}
+
+// The store backends a scenario runs on.
+const (
+	backendBadger   = "badger"
+	backendPostgres = "postgres"
+)
+
+// backends are Badger, and PostgreSQL too with -postgres.
+func (b *bench) backends() []string {
+	if b.cfg.postgres != "" {
+		return []string{backendBadger, backendPostgres}
+	}
+	return []string{backendBadger}
+}
+
+// onPostgres moves the run's seeded Badger store into a fresh schema of the -postgres server
+// (storage.MigrateBadger) and returns the Caddyfile's storage for it.
+func (b *bench) onPostgres(store string) (string, error) {
+	src, err := storage.Open(store, storage.Options{})
+	if err != nil {
+		return "", err
+	}
+	defer src.Close()
+	schema := fmt.Sprintf("perf_%d", time.Now().UnixNano())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, b.cfg.postgres)
+	if err != nil {
+		return "", fmt.Errorf("-postgres: %w", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		return "", err
+	}
+	sep := "?"
+	if strings.Contains(b.cfg.postgres, "?") {
+		sep = "&"
+	}
+	dsn := b.cfg.postgres + sep + "search_path=" + schema
+	if !strings.Contains(b.cfg.postgres, "://") {
+		dsn = b.cfg.postgres + " search_path=" + schema
+	}
+	dst, err := storage.OpenPostgres(dsn, storage.PostgresOptions{})
+	if err != nil {
+		return "", err
+	}
+	defer dst.Close()
+	if _, err := storage.MigrateBadger(src, dst, nil); err != nil {
+		return "", err
+	}
+	// a DSN with spaces is one Caddyfile token only quoted
+	return fmt.Sprintf("postgres %q", dsn), nil
 }
