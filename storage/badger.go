@@ -369,50 +369,34 @@ func (s *Badger) Claim(c Claim) (ClaimResult, error) {
 	var res ClaimResult
 	err := s.update(func(txn *badger.Txn) error {
 		res = ClaimResult{}
+		var paidBy string
+		var paid, head *Payment
 		if txid, err := getString(txn, paidKey(c.SiteID, c.OrderID)); err == nil {
-			p, err := getPayment(txn, c.SiteID, txid)
-			if errors.Is(err, ErrNotFound) {
-				// purged long after: the marker alone says the order is paid
-				p = Payment{SiteID: c.SiteID, TransactionID: txid, OrderID: c.OrderID, State: StateAccepted}
-			} else if err != nil {
+			paidBy = txid
+			if p, err := getPayment(txn, c.SiteID, txid); err == nil {
+				paid = &p
+			} else if !errors.Is(err, ErrNotFound) {
 				return err
 			}
-			res = ClaimResult{Kind: ClaimPaid, Payment: p}
+		} else if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		if paidBy == "" {
+			if txid, err := getString(txn, orderHeadKey(c.SiteID, c.OrderID)); err == nil {
+				p, err := getPayment(txn, c.SiteID, txid)
+				if err != nil {
+					return err
+				}
+				head = &p
+			} else if !errors.Is(err, ErrNotFound) {
+				return err
+			}
+		}
+		if r, done := claimRule(c, paidBy, paid, head); done {
+			res = r
 			return nil
-		} else if !errors.Is(err, ErrNotFound) {
-			return err
 		}
-		if txid, err := getString(txn, orderHeadKey(c.SiteID, c.OrderID)); err == nil {
-			p, err := getPayment(txn, c.SiteID, txid)
-			if err != nil {
-				return err
-			}
-			age := c.Now.Sub(p.CreatedAt)
-			switch {
-			case p.State == StateInit && age < c.InitGrace:
-				res = ClaimResult{Kind: ClaimBusy, Payment: p}
-				return nil
-			case p.State == StatePending && age < c.ReuseWindow && p.PaymentURL != "" &&
-				p.Amount == c.Amount && p.Currency == c.Currency:
-				res = ClaimResult{Kind: ClaimReuse, Payment: p}
-				return nil
-			}
-		} else if !errors.Is(err, ErrNotFound) {
-			return err
-		}
-		p := Payment{
-			SiteID:        c.SiteID,
-			TransactionID: newID,
-			OrderID:       c.OrderID,
-			Amount:        c.Amount,
-			Currency:      c.Currency,
-			Environment:   c.Environment,
-			State:         StateInit,
-			CreatedAt:     c.Now,
-			UpdatedAt:     c.Now,
-			// if the start never finishes (a crash), the re-checker takes the payment over
-			NextCheck: c.Now.Add(c.InitGrace),
-		}
+		p := newClaimPayment(c, newID)
 		if err := writePayment(txn, nil, &p); err != nil {
 			return err
 		}

@@ -438,47 +438,30 @@ func (s *Postgres) Claim(c Claim) (ClaimResult, error) {
 			RETURNING head_txid, paid_txid`, c.SiteID, c.OrderID).Scan(&head, &paid); err != nil {
 			return err
 		}
+		var paidBy string
+		var paidP, headP *Payment
 		if paid != nil {
+			paidBy = *paid
 			p, err := getPaymentRow(ctx, tx, c.SiteID, *paid, false)
-			if errors.Is(err, ErrNotFound) {
-				// purged long after: the marker alone says the order is paid
-				p = Payment{SiteID: c.SiteID, TransactionID: *paid, OrderID: c.OrderID, State: StateAccepted}
-			} else if err != nil {
+			if err == nil {
+				paidP = &p
+			} else if !errors.Is(err, ErrNotFound) {
 				return err
 			}
-			res = ClaimResult{Kind: ClaimPaid, Payment: p}
+		} else if head != nil {
+			// a head purged meanwhile is no head
+			p, err := getPaymentRow(ctx, tx, c.SiteID, *head, false)
+			if err == nil {
+				headP = &p
+			} else if !errors.Is(err, ErrNotFound) {
+				return err
+			}
+		}
+		if r, done := claimRule(c, paidBy, paidP, headP); done {
+			res = r
 			return nil
 		}
-		if head != nil {
-			p, err := getPaymentRow(ctx, tx, c.SiteID, *head, false)
-			if err != nil && !errors.Is(err, ErrNotFound) {
-				return err
-			}
-			age := c.Now.Sub(p.CreatedAt)
-			switch {
-			case err != nil:
-			case p.State == StateInit && age < c.InitGrace:
-				res = ClaimResult{Kind: ClaimBusy, Payment: p}
-				return nil
-			case p.State == StatePending && age < c.ReuseWindow && p.PaymentURL != "" &&
-				p.Amount == c.Amount && p.Currency == c.Currency:
-				res = ClaimResult{Kind: ClaimReuse, Payment: p}
-				return nil
-			}
-		}
-		p := Payment{
-			SiteID:        c.SiteID,
-			TransactionID: s.NewTransactionID(),
-			OrderID:       c.OrderID,
-			Amount:        c.Amount,
-			Currency:      c.Currency,
-			Environment:   c.Environment,
-			State:         StateInit,
-			CreatedAt:     c.Now,
-			UpdatedAt:     c.Now,
-			// if the start never finishes (a crash), the re-checker takes the payment over
-			NextCheck: c.Now.Add(c.InitGrace),
-		}
+		p := newClaimPayment(c, s.NewTransactionID())
 		if err := insertPayment(ctx, tx, &p); err != nil {
 			return err
 		}
@@ -731,12 +714,29 @@ func (s *Postgres) Replay(site, id string, now time.Time) (Delivery, error) {
 	return out, err
 }
 
-// where joins conditions into a WHERE clause.
-func where(conds []string) string {
-	if len(conds) == 0 {
-		return ""
+// sqlFilter builds the query of a listing: equality conditions on columns, a limit.
+type sqlFilter struct {
+	conds []string
+	args  []any
+}
+
+// eq adds col = v, unless v is empty (no filter on col).
+func (f *sqlFilter) eq(col, v string) {
+	if v == "" {
+		return
 	}
-	return " WHERE " + strings.Join(conds, " AND ")
+	f.args = append(f.args, v)
+	f.conds = append(f.conds, fmt.Sprintf("%s = $%d", col, len(f.args)))
+}
+
+// query selects the records of table that match, in order, at most limit.
+func (f *sqlFilter) query(table, order string, limit int) string {
+	q := "SELECT record FROM " + table
+	if len(f.conds) > 0 {
+		q += " WHERE " + strings.Join(f.conds, " AND ")
+	}
+	f.args = append(f.args, limit)
+	return q + fmt.Sprintf(" ORDER BY %s LIMIT $%d", order, len(f.args))
 }
 
 // ListPayments implements Store, by index: an order's payments, a state's, a site's, in key
@@ -745,26 +745,13 @@ func (s *Postgres) ListPayments(f PaymentFilter) ([]Payment, error) {
 	if f.SiteID != "" && checkParts(f.SiteID) != nil || f.OrderID != "" && checkParts(f.SiteID, f.OrderID) != nil {
 		return nil, nil
 	}
-	var conds []string
-	var args []any
-	add := func(col string, v any) {
-		args = append(args, v)
-		conds = append(conds, fmt.Sprintf("%s = $%d", col, len(args)))
-	}
-	if f.SiteID != "" {
-		add("site_id", f.SiteID)
-	}
-	if f.OrderID != "" {
-		add("order_id", f.OrderID)
-	}
-	if f.State != "" {
-		add("state", string(f.State))
-	}
-	args = append(args, pageLimit(f.Limit, 100))
+	var q sqlFilter
+	q.eq("site_id", f.SiteID)
+	q.eq("order_id", f.OrderID)
+	q.eq("state", string(f.State))
 	ctx, cancel := s.ctx()
 	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT record FROM cinetpay_payments`+where(conds)+
-		fmt.Sprintf(` ORDER BY site_id, txid LIMIT $%d`, len(args)), args...)
+	rows, err := s.pool.Query(ctx, q.query("cinetpay_payments", "site_id, txid", pageLimit(f.Limit, 100)), q.args...)
 	if err != nil {
 		return nil, s.wrap("listing payments", err)
 	}
@@ -778,30 +765,17 @@ func (s *Postgres) ListDeliveries(f DeliveryFilter) ([]Delivery, error) {
 	if f.SiteID != "" && checkParts(f.SiteID) != nil || f.TransactionID != "" && checkParts(f.TransactionID) != nil {
 		return nil, nil
 	}
-	var conds []string
-	var args []any
-	add := func(col string, v any) {
-		args = append(args, v)
-		conds = append(conds, fmt.Sprintf("%s = $%d", col, len(args)))
-	}
-	if f.SiteID != "" {
-		add("site_id", f.SiteID)
-	}
-	if f.TransactionID != "" {
-		add("txid", f.TransactionID)
-	}
-	if f.State != "" {
-		add("state", string(f.State))
-	}
+	var q sqlFilter
+	q.eq("site_id", f.SiteID)
+	q.eq("txid", f.TransactionID)
+	q.eq("state", string(f.State))
 	order := "site_id, id"
 	if f.State == DeliveryPending {
 		order = "due_at, site_id, id"
 	}
-	args = append(args, pageLimit(f.Limit, 100))
 	ctx, cancel := s.ctx()
 	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT record FROM cinetpay_deliveries`+where(conds)+
-		fmt.Sprintf(` ORDER BY %s LIMIT $%d`, order, len(args)), args...)
+	rows, err := s.pool.Query(ctx, q.query("cinetpay_deliveries", order, pageLimit(f.Limit, 100)), q.args...)
 	if err != nil {
 		return nil, s.wrap("listing deliveries", err)
 	}

@@ -8,6 +8,49 @@ import (
 // The rules every store applies the same way, whatever it keeps its records in: what Update
 // may change, and what an attempt's outcome and a replay do to a delivery.
 
+// claimRule is Claim's rule on what a store holds for the order: the id its paid marker names
+// (paidBy, "" if none) with that payment (paid, nil if purged), else its latest payment (head,
+// nil if none). done false: a new payment is to be stored (newClaimPayment).
+func claimRule(c Claim, paidBy string, paid, head *Payment) (res ClaimResult, done bool) {
+	if paidBy != "" {
+		if paid == nil {
+			// purged long after: the marker alone says the order is paid
+			return ClaimResult{Kind: ClaimPaid, Payment: Payment{SiteID: c.SiteID, TransactionID: paidBy,
+				OrderID: c.OrderID, State: StateAccepted}}, true
+		}
+		return ClaimResult{Kind: ClaimPaid, Payment: *paid}, true
+	}
+	if head == nil {
+		return ClaimResult{}, false
+	}
+	age := c.Now.Sub(head.CreatedAt)
+	switch {
+	case head.State == StateInit && age < c.InitGrace:
+		return ClaimResult{Kind: ClaimBusy, Payment: *head}, true
+	case head.State == StatePending && age < c.ReuseWindow && head.PaymentURL != "" &&
+		head.Amount == c.Amount && head.Currency == c.Currency:
+		return ClaimResult{Kind: ClaimReuse, Payment: *head}, true
+	}
+	return ClaimResult{}, false
+}
+
+// newClaimPayment is the INIT payment a claim stores, under transaction id txid.
+func newClaimPayment(c Claim, txid string) Payment {
+	return Payment{
+		SiteID:        c.SiteID,
+		TransactionID: txid,
+		OrderID:       c.OrderID,
+		Amount:        c.Amount,
+		Currency:      c.Currency,
+		Environment:   c.Environment,
+		State:         StateInit,
+		CreatedAt:     c.Now,
+		UpdatedAt:     c.Now,
+		// if the start never finishes (a crash), the re-checker takes the payment over
+		NextCheck: c.Now.Add(c.InitGrace),
+	}
+}
+
 // applyUpdate is Update's rule on a payment p as stored: a final payment is returned unchanged
 // (write false) without calling fn; else fn changes a copy, identity fields and history are
 // kept, a state change must follow the state machine (ErrBadTransition), a change to ACCEPTED
