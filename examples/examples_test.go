@@ -397,6 +397,10 @@ func startCaddy(t *testing.T, lang, shopPort, endpoint string, v2 bool) {
 	if t.Failed() {
 		t.FailNow()
 	}
+	// a connection kept from the previous config's server may be closed under a POST (EOF),
+	// which the client does not retry
+	client.CloseIdleConnections()
+	noRedirect.CloseIdleConnections()
 }
 
 // adminSite is where the payments of the Caddy startCaddy loaded are stored.
