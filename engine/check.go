@@ -155,10 +155,10 @@ func (e *Engine) checkOnce(s *Site, txid string, prio int) (storage.UpdateResult
 	if err == nil {
 		started := time.Now()
 		ans, err = s.Provider.Status(ctx, &p)
-		metricAPIDuration.WithLabelValues("check").Observe(time.Since(started).Seconds())
 		if err == nil && ans == nil {
 			err = errors.New("empty answer")
 		}
+		observeCall("check", started, err)
 	} else {
 		err = fmt.Errorf("waiting for the rate limit: %w", err)
 	}
@@ -194,7 +194,7 @@ func (e *Engine) changed(s *Site, res storage.UpdateResult) {
 		return
 	}
 	p := res.Payment
-	metricStates.WithLabelValues(string(p.State)).Inc()
+	metricStates.WithLabelValues(stateLabel(p.State)).Inc()
 	fields := []zap.Field{zap.String("site_id", p.SiteID), zap.String("transaction_id", p.TransactionID),
 		zap.String("order_id", p.OrderID), zap.String("from", string(res.From)), zap.String("to", string(p.State))}
 	log := s.Logger

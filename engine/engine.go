@@ -174,6 +174,20 @@ func (r *Registration) Unregister() {
 	}
 }
 
+// Sites are the ids of the sites registered, each once, in the order of their first
+// registration.
+func (e *Engine) Sites() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for _, r := range e.regs {
+		if !slices.Contains(out, r.site.ID) {
+			out = append(out, r.site.ID)
+		}
+	}
+	return out
+}
+
 // Current is the newest registered configuration of a site, or nil.
 func (e *Engine) Current(siteID string) *Site {
 	e.mu.Lock()

@@ -107,7 +107,7 @@ func (e *Engine) start(s *Site, in *Intent) StartResult {
 	}
 	started := time.Now()
 	res, err := s.Provider.Start(ctx, &p, in)
-	metricAPIDuration.WithLabelValues("payment").Observe(time.Since(started).Seconds())
+	observeCall("payment", started, err)
 	if err == nil {
 		p, ok := e.finishStart(s, txid, storage.StatePending, "start", func(p *storage.Payment) {
 			p.PaymentToken, p.PaymentURL = res.PaymentToken, res.PaymentURL
@@ -166,6 +166,6 @@ func (e *Engine) finishStart(s *Site, txid string, to storage.State, note string
 		s.Logger.Error("storing the start outcome", zap.String("transaction_id", txid), zap.Error(err))
 		return res.Payment, false
 	}
-	metricStates.WithLabelValues(string(to)).Inc()
+	metricStates.WithLabelValues(stateLabel(to)).Inc()
 	return res.Payment, true
 }

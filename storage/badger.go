@@ -76,8 +76,9 @@ type Badger struct {
 	prefix string
 
 	// checks (rank: NextCheck), dues (rank: when the delivery is next due, its lease included)
-	// and open (rank: the state's place in States) mirror rq/, dq/ and the open states of ps/.
-	checks, dues, open *memIndex
+	// and open (rank: the state's place in States) mirror rq/, dq/ and the open states of ps/;
+	// since (rank: Since) holds the pending deliveries too, oldest round first, for Stats.
+	checks, dues, open, since *memIndex
 	// reads counts index entries and records that queries read; tests use it to pin costs.
 	reads atomic.Int64
 	locks stripes
@@ -137,7 +138,7 @@ func Open(dir string, opts Options) (*Badger, error) {
 	s := &Badger{db: db, leases: map[Key]attemptLease{}}
 	s.payments.clone, s.deliveries.clone = clonePayment, cloneDelivery
 	s.locks.seed = maphash.MakeSeed()
-	s.checks, s.dues, s.open = newMemIndex(&s.reads), newMemIndex(&s.reads), newMemIndex(&s.reads)
+	s.checks, s.dues, s.open, s.since = newMemIndex(&s.reads), newMemIndex(&s.reads), newMemIndex(&s.reads), newMemIndex(&s.reads)
 	for _, step := range []func() error{s.loadPrefix, s.ensureIndexes, s.loadMemory} {
 		if err := step(); err != nil {
 			_ = db.Close()
@@ -218,6 +219,16 @@ func (s *Badger) loadMemory() error {
 				return err
 			}
 		}
+		// the pending deliveries' rounds, from their records (the queue's keys hold due times)
+		var pending []Key
+		s.dues.walk(func(it memItem) bool { pending = append(pending, it.key); return true })
+		for _, k := range pending {
+			d, err := getDelivery(txn, k.SiteID, k.ID)
+			if err != nil {
+				return fmt.Errorf("pending delivery %s/%s: %w", k.SiteID, k.ID, err)
+			}
+			s.since.set(k, d.Since.UnixNano(), true)
+		}
 		for _, st := range States {
 			if !st.Open() {
 				continue
@@ -261,6 +272,7 @@ func (s *Badger) indexDelivery(d *Delivery) {
 	}
 	s.leaseMu.Unlock()
 	s.dues.set(k, due.UnixNano(), d.State == DeliveryPending)
+	s.since.set(k, d.Since.UnixNano(), d.State == DeliveryPending)
 }
 
 // committedPayment sets the in-memory indexes and the cache from a committed payment.
@@ -599,6 +611,37 @@ func (s *Badger) DueDeliveries(now time.Time, limit int) ([]Delivery, error) {
 		return due, due
 	})
 	return s.getDeliveries(keysOf(items))
+}
+
+// Stats implements Store, from the in-memory indexes: O(open payments + pending deliveries +
+// due re-checks), no disk read.
+func (s *Badger) Stats(now time.Time) (map[string]*SiteStats, error) {
+	out := map[string]*SiteStats{}
+	s.dues.walk(func(it memItem) bool {
+		siteStats(out, it.key.SiteID).DeliveriesPending++
+		return true
+	})
+	s.since.walk(func(it memItem) bool {
+		// oldest first: the first of each site is its oldest
+		if st := siteStats(out, it.key.SiteID); st.OldestPending.IsZero() {
+			st.OldestPending = time.Unix(0, it.rank)
+		}
+		return true
+	})
+	s.open.walk(func(it memItem) bool {
+		if it.rank >= 0 && int(it.rank) < len(States) {
+			siteStats(out, it.key.SiteID).PaymentsOpen[States[it.rank]]++
+		}
+		return true
+	})
+	s.checks.walk(func(it memItem) bool {
+		if it.rank > now.UnixNano() {
+			return false
+		}
+		siteStats(out, it.key.SiteID).RechecksDue++
+		return true
+	})
+	return out, nil
 }
 
 // pageLimit is the size of a page asked for n: none when n is not positive, at most maxDue.

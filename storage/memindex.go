@@ -83,6 +83,14 @@ func (m *memIndex) page(pivot memItem, n int, keep func(it memItem) (ok, more bo
 	return items
 }
 
+// walk calls fn for every entry in order until fn returns false, without counting visits (for
+// figures, not queries).
+func (m *memIndex) walk(fn func(it memItem) bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	m.tree.Ascend(fn)
+}
+
 // stripes serialise the writes of one record (a payment, or a delivery) from the read to the
 // update of the in-memory indexes, so that two commits of one record update them in commit
 // order. Writes of different records take different stripes (mostly) and commit together in

@@ -868,6 +868,56 @@ func (s *Postgres) purgeOne(k Key, now time.Time, keep time.Duration) error {
 	})
 }
 
+// Stats implements Store, with three grouped counts on the indexes (every instance on the
+// database reports the same figures).
+func (s *Postgres) Stats(now time.Time) (map[string]*SiteStats, error) {
+	out := map[string]*SiteStats{}
+	ctx, cancel := s.ctx()
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `SELECT site_id, count(*), min((record->>'since')::timestamptz)
+		FROM cinetpay_deliveries WHERE state = 'pending' GROUP BY site_id`)
+	if err != nil {
+		return nil, s.wrap("counting pending deliveries", err)
+	}
+	var site string
+	var n int
+	var oldest *time.Time
+	if _, err := pgx.ForEachRow(rows, []any{&site, &n, &oldest}, func() error {
+		st := siteStats(out, site)
+		st.DeliveriesPending = n
+		if oldest != nil {
+			st.OldestPending = *oldest
+		}
+		return nil
+	}); err != nil {
+		return nil, s.wrap("counting pending deliveries", err)
+	}
+	var state string
+	rows, err = s.pool.Query(ctx, `SELECT site_id, state, count(*) FROM cinetpay_payments
+		WHERE state IN ('INIT', 'PENDING', 'UNKNOWN') GROUP BY site_id, state`)
+	if err != nil {
+		return nil, s.wrap("counting open payments", err)
+	}
+	if _, err := pgx.ForEachRow(rows, []any{&site, &state, &n}, func() error {
+		siteStats(out, site).PaymentsOpen[State(state)] = n
+		return nil
+	}); err != nil {
+		return nil, s.wrap("counting open payments", err)
+	}
+	rows, err = s.pool.Query(ctx, `SELECT site_id, count(*) FROM cinetpay_payments
+		WHERE next_check IS NOT NULL AND next_check <= $1 GROUP BY site_id`, now)
+	if err != nil {
+		return nil, s.wrap("counting due re-checks", err)
+	}
+	if _, err := pgx.ForEachRow(rows, []any{&site, &n}, func() error {
+		siteStats(out, site).RechecksDue = n
+		return nil
+	}); err != nil {
+		return nil, s.wrap("counting due re-checks", err)
+	}
+	return out, nil
+}
+
 // LeaseCheck implements Shared.
 func (s *Postgres) LeaseCheck(site, txid, holder string, now time.Time, lease time.Duration) (bool, error) {
 	if err := checkParts(site, txid); err != nil {

@@ -44,6 +44,9 @@ type Store interface {
 	ListPayments(f PaymentFilter) ([]Payment, error)
 	ListDeliveries(f DeliveryFilter) ([]Delivery, error)
 
+	// Stats are the figures operators alert on, by site (see SiteStats).
+	Stats(now time.Time) (map[string]*SiteStats, error)
+
 	// Purge deletes what ended more than keep ago; it returns how many payments it removed.
 	Purge(now time.Time, keep time.Duration) (int, error)
 	// GC reclaims space on disk.
@@ -126,4 +129,28 @@ type DeliveryFilter struct {
 	State         DeliveryState
 	TransactionID string
 	Limit         int // default 100
+}
+
+// SiteStats are a site's figures in a store at a time: its backlog of deliveries, its open
+// payments, its re-checks due.
+type SiteStats struct {
+	// DeliveriesPending counts the deliveries not yet accepted by the shop nor given up.
+	DeliveriesPending int
+	// OldestPending is when the current round of attempts of the oldest pending delivery began
+	// (its creation, or its last replay); zero when none is pending.
+	OldestPending time.Time
+	// PaymentsOpen counts the open payments (INIT, PENDING, UNKNOWN) by state.
+	PaymentsOpen map[State]int
+	// RechecksDue counts the payments whose re-check is due.
+	RechecksDue int
+}
+
+// siteStats is the entry of site in m, made if new.
+func siteStats(m map[string]*SiteStats, site string) *SiteStats {
+	st := m[site]
+	if st == nil {
+		st = &SiteStats{PaymentsOpen: map[State]int{}}
+		m[site] = st
+	}
+	return st
 }

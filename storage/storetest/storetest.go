@@ -64,6 +64,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"ListPayments", testListPayments},
 		{"ListDeliveries", testListDeliveries},
 		{"ListLimits", testListLimits},
+		// the figures operators alert on
+		{"Stats", testStats},
 		// everything at once
 		{"Concurrency", testConcurrency},
 	} {
