@@ -185,6 +185,12 @@ func (h *Handler) newSiteConfig() (*siteConfig, error) {
 		store = storageBadger + ":" + filepath.Clean(dir)
 	}
 	public := strings.TrimRight(h.PublicURL, "/")
+	// every line about the site says which it is
+	siteField := zap.String("site_id", h.namespace())
+	engineLog := zap.NewNop()
+	if h.app != nil {
+		engineLog = h.app.logger.Named("engine")
+	}
 	sc := &siteConfig{
 		siteID:        h.namespace(),
 		store:         store,
@@ -194,7 +200,7 @@ func (h *Handler) newSiteConfig() (*siteConfig, error) {
 		publicURL:     public,
 		notifyURL:     public + h.Notify,
 		returnBase:    public + h.Return,
-		logger:        h.logger,
+		logger:        h.logger.With(siteField),
 		agree:         h.agreement(),
 	}
 	sc.agree["storage"] = store
@@ -257,7 +263,7 @@ func (h *Handler) newSiteConfig() (*siteConfig, error) {
 		RateLimit:       h.RateLimit,
 		Deliver:         sc.send,
 		DeliveryTimeout: sc.forwardClient.Timeout,
-		Logger:          h.logger,
+		Logger:          engineLog.With(siteField),
 	}
 	return sc, nil
 }
@@ -361,20 +367,20 @@ type storeEntry struct {
 
 func openEntry(store string, logger *zap.Logger) (*storeEntry, error) {
 	label := storeLabel(store)
-	logger = logger.With(zap.String("storage", label))
+	storeLog := logger.Named("store").With(zap.String("storage", label))
 	backend, where, _ := strings.Cut(store, ":")
 	var st storage.Store
 	var err error
 	if backend == storagePostgres {
 		st, err = storage.OpenPostgres(where, storage.PostgresOptions{})
 	} else {
-		st, err = storage.Open(where, storage.Options{Logger: logger.Named("badger")})
+		st, err = storage.Open(where, storage.Options{Logger: storeLog.Named("badger")})
 	}
 	if err != nil {
 		return nil, err
 	}
-	logger.Info("cinetpay store opened", zap.String("backend", backend), zap.String("transaction_prefix", st.Prefix()))
-	return &storeEntry{Engine: engine.New(st, logger), dir: label, logger: logger}, nil
+	storeLog.Info("cinetpay store opened", zap.String("backend", backend), zap.String("transaction_prefix", st.Prefix()))
+	return &storeEntry{Engine: engine.New(st, logger.Named("engine").With(zap.String("storage", label))), dir: label, logger: storeLog}, nil
 }
 
 // Destruct stops the engine and closes the store.

@@ -195,7 +195,13 @@ var (
 // registers the site with the cinetpay app, which opens the store when Caddy starts (not here,
 // so `caddy validate` works while a running Caddy holds the store).
 func (h *Handler) Provision(ctx caddy.Context) error {
-	h.logger = ctx.Logger()
+	appIface, err := ctx.App("cinetpay")
+	if err != nil {
+		return err
+	}
+	h.app = appIface.(*App)
+	// every line of the module is under the app's logger, cinetpay (README, "Logs")
+	h.logger = h.app.logger.Named("http")
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return err
 	}
@@ -211,6 +217,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.site = site
+	h.logger = site.logger
 	h.checkout = caddyhttp.MatchPath(slices.Clone(h.Checkout))
 	h.notify = caddyhttp.MatchPath{h.Notify}
 	h.ret = caddyhttp.MatchPath{h.Return}
@@ -219,11 +226,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return err
 		}
 	}
-	appIface, err := ctx.App("cinetpay")
-	if err != nil {
-		return err
-	}
-	h.app = appIface.(*App)
 	if err := h.app.register(site); err != nil {
 		return err
 	}

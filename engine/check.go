@@ -195,7 +195,8 @@ func (e *Engine) changed(s *Site, res storage.UpdateResult) {
 	}
 	p := res.Payment
 	metricStates.WithLabelValues(stateLabel(p.State)).Inc()
-	fields := []zap.Field{zap.String("site_id", p.SiteID), zap.String("transaction_id", p.TransactionID),
+	// the site's logger names the site
+	fields := []zap.Field{zap.String("transaction_id", p.TransactionID),
 		zap.String("order_id", p.OrderID), zap.String("from", string(res.From)), zap.String("to", string(p.State))}
 	log := s.Logger
 	if log == nil {

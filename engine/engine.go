@@ -151,7 +151,7 @@ func (e *Engine) Register(s *Site) *Registration {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if s.Logger == nil {
-		s.Logger = e.logger
+		s.Logger = e.logger.With(zap.String("site_id", s.ID))
 	}
 	r := &Registration{engine: e, site: s}
 	e.regs = append(e.regs, r)
