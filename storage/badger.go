@@ -34,6 +34,10 @@ import (
 //	ds/<state>/<site>/<id>               deliveries by state
 //	dt/<txid>/<site>/<id>                deliveries by transaction
 //	se/<last change:8 bytes BE>/<site>/<txid>  settled payments (not INIT, PENDING, UNKNOWN), for purge
+//	pt/<created:8 bytes BE>/<site>/<txid>      payments by creation, for newest-first listings,
+//	pts/<site>/<created:8 bytes BE>/<site>/<txid>         the same of one site,
+//	pst/<state>/<created:8 bytes BE>/<site>/<txid>        of one state,
+//	psst/<state>/<site>/<created:8 bytes BE>/<site>/<txid>  of one state and site
 //	meta/indexes                         the version of the indexes above (indexesVersion)
 //
 // Every index key is written in the transaction that writes its record. The queues and the
@@ -52,9 +56,13 @@ const (
 	kindDelState   = "ds/"
 	kindDelByTx    = "dt/"
 	kindSettled    = "se/"
+	kindPayTime    = "pt/"
+	kindPaySiteT   = "pts/"
+	kindPayStTime  = "pst/"
+	kindPaySiteStT = "psst/"
 
 	// indexesVersion names the set of indexes a store has; Open builds what an older one lacks.
-	indexesVersion = "2"
+	indexesVersion = "3"
 )
 
 // Options tune Open.
@@ -172,6 +180,11 @@ func (s *Badger) ensureIndexes() error {
 			}
 			if !p.State.Open() {
 				if err := wb.Set(settledKey(p.LastChange(), p.SiteID, p.TransactionID), nil); err != nil {
+					return false, err
+				}
+			}
+			for _, k := range append(payTimeKeys(&p), payStateTimeKeys(p.State, &p)...) {
+				if err := wb.Set(k, nil); err != nil {
 					return false, err
 				}
 			}
@@ -508,14 +521,31 @@ type writer interface {
 // writePayment writes a payment with its state and re-check index keys; before is the stored
 // version (nil for a new payment).
 func writePayment(w writer, before, p *Payment) error {
+	if before == nil {
+		for _, k := range payTimeKeys(p) {
+			if err := w.Set(k, nil); err != nil {
+				return err
+			}
+		}
+	}
 	if before == nil || before.State != p.State {
 		if before != nil {
 			if err := w.Delete(payStateKey(before.State, p.SiteID, p.TransactionID)); err != nil {
 				return err
 			}
+			for _, k := range payStateTimeKeys(before.State, before) {
+				if err := w.Delete(k); err != nil {
+					return err
+				}
+			}
 		}
 		if err := w.Set(payStateKey(p.State, p.SiteID, p.TransactionID), nil); err != nil {
 			return err
+		}
+		for _, k := range payStateTimeKeys(p.State, p) {
+			if err := w.Set(k, nil); err != nil {
+				return err
+			}
 		}
 	}
 	settledBefore := before != nil && !before.State.Open()
@@ -920,8 +950,9 @@ func (s *Badger) updateDelivery(site, id string, fn func(d *Delivery) error) (De
 	return out, err
 }
 
-// ListPayments implements Store, at O(result): an order's payments from the order index, open
-// states from memory, other states from the state index, everything in key order.
+// ListPayments implements Store, at O(result), newest first: an order's payments from the
+// order index, the others from the creation-time indexes (by state, or all), walked backwards
+// from Until or the cursor down to Since.
 func (s *Badger) ListPayments(f PaymentFilter) ([]Payment, error) {
 	limit := pageLimit(f.Limit, 100)
 	if f.SiteID != "" && checkParts(f.SiteID) != nil || f.OrderID != "" && checkParts(f.SiteID, f.OrderID) != nil {
@@ -929,8 +960,7 @@ func (s *Badger) ListPayments(f PaymentFilter) ([]Payment, error) {
 	}
 	var out []Payment
 	err := s.db.View(func(txn *badger.Txn) error {
-		switch {
-		case f.OrderID != "":
+		if f.OrderID != "" {
 			var keys []Key
 			if err := s.iterate(txn, []byte(kindOrder+f.SiteID+"/"+f.OrderID+"/"), false, func(k, _ []byte) (bool, error) {
 				keys = append(keys, Key{SiteID: f.SiteID, ID: string(k[bytes.LastIndexByte(k, '/')+1:])})
@@ -939,36 +969,66 @@ func (s *Badger) ListPayments(f PaymentFilter) ([]Payment, error) {
 				return err
 			}
 			ps, err := s.getPayments(txn, keys, f.State)
+			ps = slices.DeleteFunc(ps, func(p Payment) bool { return !f.admits(&p) })
+			NewestFirst(ps)
 			out = ps[:min(len(ps), limit)]
 			return err
-		case f.State.Open():
-			rank := stateRank(f.State)
-			items := s.open.page(memItem{rank: rank, key: Key{SiteID: f.SiteID}}, limit, func(it memItem) (bool, bool) {
-				in := it.rank == rank && (f.SiteID == "" || it.key.SiteID == f.SiteID)
-				return in, in
-			})
-			var err error
-			out, err = s.getPayments(txn, keysOf(items), f.State)
-			return err
-		case f.State != "":
-			prefix := kindPayState + string(f.State) + "/"
-			keys, err := s.indexKeys(txn, prefix, prefix+siteDir(f.SiteID), limit)
-			if err != nil {
-				return err
-			}
-			out, err = s.getPayments(txn, keys, f.State)
+		}
+		var prefix string
+		switch {
+		case f.State == "" && f.SiteID == "":
+			prefix = kindPayTime
+		case f.State == "":
+			prefix = kindPaySiteT + f.SiteID + "/"
+		case f.SiteID == "":
+			prefix = kindPayStTime + string(f.State) + "/"
+		default:
+			prefix = kindPaySiteStT + string(f.State) + "/" + f.SiteID + "/"
+		}
+		keys, err := s.newestKeys(txn, prefix, &f, limit)
+		if err != nil {
 			return err
 		}
-		return s.iterate(txn, []byte(kindPayment+siteDir(f.SiteID)), true, func(_, v []byte) (bool, error) {
-			var p Payment
-			if err := json.Unmarshal(v, &p); err != nil {
-				return false, err
-			}
-			out = append(out, p)
-			return len(out) < limit, nil
-		})
+		out, err = s.getPayments(txn, keys, f.State)
+		return err
 	})
 	return out, err
+}
+
+// newestKeys walks a creation-time index (<prefix><created:8>/<site>/<id>, see timeKey)
+// backwards: the keys before f.Until and f.After, down to f.Since, up to limit.
+func (s *Badger) newestKeys(txn *badger.Txn, prefix string, f *PaymentFilter, limit int) ([]Key, error) {
+	seek := append([]byte(prefix), 0xff)
+	if !f.Until.IsZero() {
+		seek = dueKeyPrefix(prefix, f.Until) // before any key of that time
+	}
+	var after []byte
+	if f.After != nil {
+		after = append(dueKeyPrefix(prefix, listTime(f.After.CreatedAt)), f.After.SiteID+"/"+f.After.ID...)
+		if bytes.Compare(after, seek) < 0 {
+			seek = after
+		}
+	}
+	opts := badger.DefaultIteratorOptions
+	opts.PrefetchValues, opts.Reverse, opts.Prefix = false, true, []byte(prefix)
+	it := txn.NewIterator(opts)
+	defer it.Close()
+	var keys []Key
+	for it.Seek(seek); it.Valid() && len(keys) < limit; it.Next() {
+		k := it.Item().Key()
+		s.reads.Add(1)
+		if len(k) < len(prefix)+8 || after != nil && bytes.Equal(k, after) {
+			continue
+		}
+		created := int64(binary.BigEndian.Uint64(k[len(prefix):]))
+		if !f.Since.IsZero() && created < f.Since.UnixNano() {
+			break
+		}
+		if site, id, ok := strings.Cut(string(k[len(prefix)+8:]), "/"); ok {
+			keys = append(keys, Key{SiteID: site, ID: id})
+		}
+	}
+	return keys, nil
 }
 
 // ListDeliveries implements Store, at O(result): a transaction's deliveries from the
@@ -1134,6 +1194,11 @@ func (s *Badger) purgeOne(k Key, now time.Time, keep time.Duration) error {
 		if err := txn.Delete(payStateKey(p.State, p.SiteID, p.TransactionID)); err != nil {
 			return err
 		}
+		for _, k := range append(payTimeKeys(&p), payStateTimeKeys(p.State, &p)...) {
+			if err := txn.Delete(k); err != nil {
+				return err
+			}
+		}
 		if err := txn.Delete(settledKey(p.LastChange(), p.SiteID, p.TransactionID)); err != nil {
 			return err
 		}
@@ -1263,6 +1328,21 @@ func orderKey(site, order, txid string) []byte {
 
 func recheckKey(due time.Time, site, txid string) []byte {
 	return append(dueKeyPrefix(kindRecheck, due), site+"/"+txid...)
+}
+
+// timeKey is <prefix><created:8>/<site>/<txid>, the key of a creation-time index.
+func timeKey(prefix string, p *Payment) []byte {
+	return append(dueKeyPrefix(prefix, listTime(p.CreatedAt)), p.SiteID+"/"+p.TransactionID...)
+}
+
+// payTimeKeys are a payment's keys in the creation-time indexes of all payments and its site's.
+func payTimeKeys(p *Payment) [][]byte {
+	return [][]byte{timeKey(kindPayTime, p), timeKey(kindPaySiteT+p.SiteID+"/", p)}
+}
+
+// payStateTimeKeys are its keys in the creation-time indexes of state st, all sites and its own.
+func payStateTimeKeys(st State, p *Payment) [][]byte {
+	return [][]byte{timeKey(kindPayStTime+string(st)+"/", p), timeKey(kindPaySiteStT+string(st)+"/"+p.SiteID+"/", p)}
 }
 
 func settledKey(at time.Time, site, txid string) []byte {

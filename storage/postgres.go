@@ -187,6 +187,8 @@ var migrations = []string{
 	);
 	CREATE INDEX cinetpay_payments_order ON cinetpay_payments (site_id, order_id);
 	CREATE INDEX cinetpay_payments_state ON cinetpay_payments (state, site_id, txid);
+	CREATE INDEX cinetpay_payments_created ON cinetpay_payments (created_at, site_id, txid);
+	CREATE INDEX cinetpay_payments_state_created ON cinetpay_payments (state, created_at, site_id, txid);
 	CREATE INDEX cinetpay_payments_due ON cinetpay_payments (next_check) WHERE next_check IS NOT NULL;
 	CREATE INDEX cinetpay_payments_settled ON cinetpay_payments (last_change)
 		WHERE state NOT IN ('INIT', 'PENDING', 'UNKNOWN');
@@ -725,8 +727,16 @@ func (f *sqlFilter) eq(col, v string) {
 	if v == "" {
 		return
 	}
-	f.args = append(f.args, v)
-	f.conds = append(f.conds, fmt.Sprintf("%s = $%d", col, len(f.args)))
+	f.where(col+" = ?", v)
+}
+
+// where adds a condition whose ? are the values, in order.
+func (f *sqlFilter) where(cond string, vals ...any) {
+	for _, v := range vals {
+		f.args = append(f.args, v)
+		cond = strings.Replace(cond, "?", fmt.Sprintf("$%d", len(f.args)), 1)
+	}
+	f.conds = append(f.conds, cond)
 }
 
 // query selects the records of table that match, in order, at most limit.
@@ -739,8 +749,8 @@ func (f *sqlFilter) query(table, order string, limit int) string {
 	return q + fmt.Sprintf(" ORDER BY %s LIMIT $%d", order, len(f.args))
 }
 
-// ListPayments implements Store, by index: an order's payments, a state's, a site's, in key
-// order (site, transaction id).
+// ListPayments implements Store, by index, newest first: an order's payments, a state's, a
+// site's, within the creation-time bounds and after the cursor.
 func (s *Postgres) ListPayments(f PaymentFilter) ([]Payment, error) {
 	if f.SiteID != "" && checkParts(f.SiteID) != nil || f.OrderID != "" && checkParts(f.SiteID, f.OrderID) != nil {
 		return nil, nil
@@ -749,9 +759,20 @@ func (s *Postgres) ListPayments(f PaymentFilter) ([]Payment, error) {
 	q.eq("site_id", f.SiteID)
 	q.eq("order_id", f.OrderID)
 	q.eq("state", string(f.State))
+	if !f.Since.IsZero() {
+		q.where("created_at >= ?", f.Since)
+	}
+	if !f.Until.IsZero() {
+		q.where("created_at < ?", f.Until)
+	}
+	if f.After != nil {
+		// the column keeps microseconds
+		q.where("(created_at, site_id, txid) < (?, ?, ?)", listTime(f.After.CreatedAt), f.After.SiteID, f.After.ID)
+	}
 	ctx, cancel := s.ctx()
 	defer cancel()
-	rows, err := s.pool.Query(ctx, q.query("cinetpay_payments", "site_id, txid", pageLimit(f.Limit, 100)), q.args...)
+	rows, err := s.pool.Query(ctx, q.query("cinetpay_payments", "created_at DESC, site_id DESC, txid DESC",
+		pageLimit(f.Limit, 100)), q.args...)
 	if err != nil {
 		return nil, s.wrap("listing payments", err)
 	}

@@ -1,6 +1,7 @@
 // Package storage keeps the payments and deliveries of caddy-cinetpay (README, "Operating it")
-// in Badger: one database per directory, writes synced to disk, keys namespaced by site (the
-// CinetPay site_id or account). Every state change (README, "How it works") is a compare-and-set
+// in Badger (one database per directory, for one process) or PostgreSQL (one database for any
+// number of processes, README "Several instances"): writes synced to disk, records namespaced by
+// site (the CinetPay site_id or account). Every state change (README, "How it works") is a compare-and-set
 // in one transaction together with the delivery it causes, so a result is on disk before anyone
 // is told about it and is delivered at least once.
 //
@@ -9,6 +10,7 @@
 package storage
 
 import (
+	"slices"
 	"time"
 )
 
@@ -115,12 +117,66 @@ type AttemptResult struct {
 	NextAttempt time.Time
 }
 
-// PaymentFilter selects payments for listing. Empty fields select everything.
+// PaymentFilter selects payments for listing, newest first (by creation, then site and id,
+// descending). Empty fields select everything.
 type PaymentFilter struct {
 	SiteID  string
 	State   State
 	OrderID string // needs SiteID
-	Limit   int    // default 100
+	// Since and Until bound the creation time: Since ≤ CreatedAt < Until (zero: unbounded).
+	Since, Until time.Time
+	// After continues a listing after this payment, the last of the page before.
+	After *Cursor
+	Limit int // default 100
+}
+
+// Cursor is where a newest-first listing of payments stopped: its last payment.
+type Cursor struct {
+	CreatedAt time.Time `json:"created_at"`
+	SiteID    string    `json:"site_id"`
+	ID        string    `json:"id"`
+}
+
+// listTime is a creation time as listings order it: to the microsecond.
+func listTime(t time.Time) time.Time { return t.Truncate(time.Microsecond) }
+
+// CursorOf is the cursor after p.
+func CursorOf(p *Payment) *Cursor {
+	return &Cursor{CreatedAt: p.CreatedAt, SiteID: p.SiteID, ID: p.TransactionID}
+}
+
+// newer reports whether a comes before b in a newest-first listing. Creation times count to
+// the microsecond, as PostgreSQL keeps them, so that every store lists in one order.
+func newer(a, b *Cursor) bool {
+	if ta, tb := listTime(a.CreatedAt), listTime(b.CreatedAt); !ta.Equal(tb) {
+		return ta.After(tb)
+	}
+	if a.SiteID != b.SiteID {
+		return a.SiteID > b.SiteID
+	}
+	return a.ID > b.ID
+}
+
+// CompareNewest orders payments as listings give them: a before b (-1) if a is newer.
+func CompareNewest(a, b *Payment) int {
+	switch ca, cb := CursorOf(a), CursorOf(b); {
+	case newer(ca, cb):
+		return -1
+	case newer(cb, ca):
+		return 1
+	}
+	return 0
+}
+
+// NewestFirst sorts payments as listings give them.
+func NewestFirst(ps []Payment) {
+	slices.SortFunc(ps, func(a, b Payment) int { return CompareNewest(&a, &b) })
+}
+
+// admits reports whether the filter's time bounds and cursor let p in.
+func (f *PaymentFilter) admits(p *Payment) bool {
+	return (f.Since.IsZero() || !p.CreatedAt.Before(f.Since)) && (f.Until.IsZero() || p.CreatedAt.Before(f.Until)) &&
+		(f.After == nil || newer(f.After, CursorOf(p)))
 }
 
 // DeliveryFilter selects deliveries for listing. Empty fields select everything.

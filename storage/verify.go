@@ -29,6 +29,9 @@ func (s *Badger) CheckIndexes() error {
 			}
 			key := Key{SiteID: p.SiteID, ID: p.TransactionID}
 			want[string(payStateKey(p.State, p.SiteID, p.TransactionID))] = true
+			for _, k := range append(payTimeKeys(&p), payStateTimeKeys(p.State, &p)...) {
+				want[string(k)] = true
+			}
 			want[string(orderKey(p.SiteID, p.OrderID, p.TransactionID))] = true
 			if !p.NextCheck.IsZero() {
 				want[string(recheckKey(p.NextCheck, p.SiteID, p.TransactionID))] = true
@@ -59,7 +62,8 @@ func (s *Badger) CheckIndexes() error {
 			return err
 		}
 		// every index key on disk is called for by a record, and every one called for exists
-		for _, kind := range []string{kindOrder, kindPayState, kindRecheck, kindDelState, kindDelByTx, kindDueDeliv, kindSettled} {
+		for _, kind := range []string{kindOrder, kindPayState, kindRecheck, kindDelState, kindDelByTx, kindDueDeliv, kindSettled,
+			kindPayTime, kindPaySiteT, kindPayStTime, kindPaySiteStT} {
 			if err := iterate(txn, []byte(kind), false, func(k, _ []byte) (bool, error) {
 				if !want[string(k)] {
 					return false, fmt.Errorf("index key %q has no record", printable(k))

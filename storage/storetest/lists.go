@@ -194,3 +194,78 @@ func testListLimits(t *testing.T, s storage.Store) {
 		t.Errorf("DueDeliveries, no limit: %d", len(due))
 	}
 }
+
+// Listings come newest first (creation, then site and id, descending), page after page with
+// a cursor, within creation-time bounds, the same with every filter.
+func testListPaymentsPages(t *testing.T, s storage.Store) {
+	var all []storage.Payment
+	for i := range 30 {
+		site := []string{"1", "2"}[i%2]
+		// three payments at each time: ties are ordered by site, then id
+		at := t0.Add(time.Duration(i/3) * time.Minute)
+		p := started(t, s, site, fmt.Sprintf("N%02d", i), 100, at)
+		if i%5 == 0 {
+			p = mustSetState(t, s, p, storage.StateRefused, at).Payment
+		}
+		all = append(all, p)
+	}
+	want := slices.Clone(all)
+	storage.NewestFirst(want)
+	if want[0].CreatedAt.Before(want[len(want)-1].CreatedAt) {
+		t.Fatal("NewestFirst sorts oldest first")
+	}
+	for _, f := range []storage.PaymentFilter{
+		{},
+		{SiteID: "2"},
+		{State: storage.StatePending},
+		{SiteID: "1", State: storage.StateRefused},
+		{Since: t0.Add(3 * time.Minute), Until: t0.Add(7 * time.Minute)},
+		{SiteID: "1", Since: t0.Add(2 * time.Minute)},
+		{State: storage.StatePending, Until: t0.Add(5 * time.Minute)},
+	} {
+		var expect []string
+		for _, p := range want {
+			in := (f.SiteID == "" || p.SiteID == f.SiteID) && (f.State == "" || p.State == f.State) &&
+				(f.Since.IsZero() || !p.CreatedAt.Before(f.Since)) && (f.Until.IsZero() || p.CreatedAt.Before(f.Until))
+			if in {
+				expect = append(expect, p.SiteID+"/"+p.TransactionID)
+			}
+		}
+		// all at once, then in pages of 4
+		f.Limit = 500
+		if got := keysOfPayments(listPayments(t, s, f)); !slices.Equal(got, expect) {
+			t.Errorf("%+v: %v\nwant %v", f, got, expect)
+		}
+		f.Limit = 4
+		var paged []string
+		for range 20 {
+			page := listPayments(t, s, f)
+			paged = append(paged, keysOfPayments(page)...)
+			if len(page) < f.Limit {
+				break
+			}
+			f.After = storage.CursorOf(&page[len(page)-1])
+		}
+		if !slices.Equal(paged, expect) {
+			t.Errorf("%+v in pages: %v\nwant %v", f, paged, expect)
+		}
+	}
+	// an order's payments, newest first
+	third := started(t, s, "1", "N00", 200, t0.Add(time.Hour))
+	got := listPayments(t, s, storage.PaymentFilter{SiteID: "1", OrderID: "N00"})
+	if len(got) != 2 || got[0].TransactionID != third.TransactionID {
+		t.Errorf("an order's payments: %v", keysOfPayments(got))
+	}
+	if got := listPayments(t, s, storage.PaymentFilter{SiteID: "1", OrderID: "N00", After: storage.CursorOf(&third)}); len(got) != 1 ||
+		got[0].TransactionID != all[0].TransactionID {
+		t.Errorf("an order's payments after the newest: %v", keysOfPayments(got))
+	}
+}
+
+func keysOfPayments(ps []storage.Payment) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.SiteID + "/" + p.TransactionID
+	}
+	return out
+}

@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"PurgeRacingUpdates", testPurgeRacingUpdates},
 		// admin listings
 		{"ListPayments", testListPayments},
+		{"ListPaymentsPages", testListPaymentsPages},
 		{"ListDeliveries", testListDeliveries},
 		{"ListLimits", testListLimits},
 		// the figures operators alert on
