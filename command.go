@@ -15,14 +15,24 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "cinetpay",
-		Short: "Operate the CinetPay module's stores",
-		Long: `Operate the CinetPay module's stores.
+		Short: "Operate the CinetPay module: payments, deliveries, exports, keys, stores",
+		Long: `Operate the CinetPay module. Every subcommand but keygen and migrate speaks to the admin API of
+a running Caddy (--address, or the admin address of --config, as caddy reload finds it).
 
-  caddy cinetpay migrate --from <badger directory> --to <postgres DSN>
+  caddy cinetpay payments [--state S] [--since T] [--until T] ...   payments, newest first
+  caddy cinetpay payment TRANSACTION_ID                             one payment in full
+  caddy cinetpay deliveries [--state pending|delivered|failed]      deliveries to the shop
+  caddy cinetpay replay EVENT_ID                                    deliver a result again
+  caddy cinetpay recheck TRANSACTION_ID                             ask CinetPay now
+  caddy cinetpay export --since T --until T [--format csv|json]     reconciliation
+  caddy cinetpay keygen                                             a new signing key
+  caddy cinetpay migrate --from DIR --to-env VAR                    Badger into PostgreSQL
 
-See the README, "Several instances".`,
+Human tables by default, --json for scripts. Exit codes: 0 done, 1 failed, 2 bad arguments,
+3 not found. See the README, "Operating it".`,
 		CobraFunc: func(cmd *cobra.Command) {
-			cmd.AddCommand(migrateCommand())
+			cmd.AddCommand(paymentsCommand(), paymentCommand(), deliveriesCommand(), replayCommand(),
+				recheckCommand(), exportCommand(), keygenCommand(), migrateCommand())
 		},
 	})
 }
@@ -32,6 +42,7 @@ const (
 	exitOK      = 0
 	exitFailed  = 1 // the operation failed; what was done is printed
 	exitBadArgs = 2 // nothing was done
+	// exitNotFound (3): the payment or delivery named does not exist (command_ops.go)
 )
 
 func migrateCommand() *cobra.Command {
