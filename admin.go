@@ -35,7 +35,7 @@ func init() {
 //
 // Without a site id, the payment or delivery is looked for in every configured site.
 //
-// Answers are JSON. Lists cover every open store unless ?storage=<directory> names one. A list
+// A dashboard for people is at /cinetpay/ (see dashboard.go). Answers here are JSON. Lists cover every open store unless ?storage=<directory> names one. A list
 // of payments that has more gives next_cursor, to pass as cursor for the next page. since and
 // until bound the creation time (RFC 3339, or a date: since 2026-11-01 until 2026-12-01 is
 // November, UTC). An unknown parameter or a bad value is a 400 naming it; every error is
@@ -71,6 +71,9 @@ type listedDelivery struct {
 func (a *Admin) serve(w http.ResponseWriter, r *http.Request) error {
 	parts := strings.Split(strings.Trim(strings.TrimPrefix(r.URL.Path, "/cinetpay/"), "/"), "/")
 	q := r.URL.Query()
+	if parts[0] == "" || parts[0] == "ui" {
+		return serveDashboard(w, r, parts)
+	}
 	switch {
 	case len(parts) == 1 && parts[0] == "payments":
 		if err := method(r, http.MethodGet); err != nil {
