@@ -110,6 +110,23 @@ func run(fn func() error) func(*cobra.Command, []string) error {
 	})
 }
 
+// runArgs is run for a subcommand that takes arguments.
+func runArgs(fn func(args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		return run(func() error { return fn(args) })(cmd, args)
+	}
+}
+
+// show prints the admin API's JSON with --json, else what human prints.
+func (f *adminFlags) show(raw []byte, human func()) error {
+	if f.json {
+		_, err := os.Stdout.Write(raw)
+		return err
+	}
+	human()
+	return nil
+}
+
 // table prints rows under a header, aligned.
 func table(w io.Writer, header []string, rows [][]string) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
@@ -169,20 +186,17 @@ Exit codes: 0 listed, 1 failed, 2 bad arguments.`,
 		if err != nil {
 			return err
 		}
-		if af.json {
-			_, err := os.Stdout.Write(raw)
-			return err
-		}
-		rows := make([][]string, 0, len(a.Payments))
-		for _, p := range a.Payments {
-			rows = append(rows, []string{fmtTime(p.CreatedAt), p.SiteID, p.TransactionID, p.OrderID,
-				strconv.FormatInt(p.Amount, 10) + " " + p.Currency, string(p.State), fmtTime(p.LastChange())})
-		}
-		table(os.Stdout, []string{"CREATED (UTC)", "SITE", "TRANSACTION", "ORDER", "AMOUNT", "STATE", "LAST CHANGE"}, rows)
-		if a.NextCursor != "" {
-			fmt.Printf("more: --cursor %s\n", a.NextCursor)
-		}
-		return nil
+		return af.show(raw, func() {
+			rows := make([][]string, 0, len(a.Payments))
+			for _, p := range a.Payments {
+				rows = append(rows, []string{fmtTime(p.CreatedAt), p.SiteID, p.TransactionID, p.OrderID,
+					strconv.FormatInt(p.Amount, 10) + " " + p.Currency, string(p.State), fmtTime(p.LastChange())})
+			}
+			table(os.Stdout, []string{"CREATED (UTC)", "SITE", "TRANSACTION", "ORDER", "AMOUNT", "STATE", "LAST CHANGE"}, rows)
+			if a.NextCursor != "" {
+				fmt.Printf("more: --cursor %s\n", a.NextCursor)
+			}
+		})
 	})
 	return c
 }
@@ -206,21 +220,16 @@ Exit codes: 0 shown, 1 failed, 2 bad arguments, 3 no such payment.`,
 	}
 	af.register(c)
 	c.Flags().StringVar(&site, "site", "", "its site_id (default: whichever configured site has it)")
-	c.RunE = func(cmd *cobra.Command, args []string) error {
-		return run(func() error {
-			var a paymentAnswer
-			raw, err := af.call(http.MethodGet, "/cinetpay/payments/"+sitePath(site)+url.PathEscape(args[0]), &a)
-			if err != nil {
-				return err
-			}
-			if af.json {
-				_, err := os.Stdout.Write(raw)
-				return err
-			}
+	c.RunE = runArgs(func(args []string) error {
+		var a paymentAnswer
+		raw, err := af.call(http.MethodGet, "/cinetpay/payments/"+sitePath(site)+url.PathEscape(args[0]), &a)
+		if err != nil {
+			return err
+		}
+		return af.show(raw, func() {
 			printPayment(os.Stdout, &a)
-			return nil
-		})(cmd, args)
-	}
+		})
+	})
 	return c
 }
 
@@ -317,16 +326,13 @@ Exit codes: 0 listed, 1 failed, 2 bad arguments.`,
 		if err != nil {
 			return err
 		}
-		if af.json {
-			_, err := os.Stdout.Write(raw)
-			return err
-		}
-		rows := [][]string{}
-		for _, d := range a.Deliveries {
-			rows = append(rows, append(deliveryRow(&d.Delivery)[:1], append([]string{d.TransactionID}, deliveryRow(&d.Delivery)[1:]...)...))
-		}
-		table(os.Stdout, []string{"SITE", "TRANSACTION", "EVENT", "STATUS", "STATE", "ATTEMPTS", "LAST ATTEMPT", "LAST HTTP", "NEXT ATTEMPT"}, rows)
-		return nil
+		return af.show(raw, func() {
+			rows := [][]string{}
+			for _, d := range a.Deliveries {
+				rows = append(rows, append(deliveryRow(&d.Delivery)[:1], append([]string{d.TransactionID}, deliveryRow(&d.Delivery)[1:]...)...))
+			}
+			table(os.Stdout, []string{"SITE", "TRANSACTION", "EVENT", "STATUS", "STATE", "ATTEMPTS", "LAST ATTEMPT", "LAST HTTP", "NEXT ATTEMPT"}, rows)
+		})
 	})
 	return c
 }
@@ -345,23 +351,18 @@ Exit codes: 0 queued, 1 failed, 2 bad arguments, 3 no such delivery.`,
 	}
 	af.register(c)
 	c.Flags().StringVar(&site, "site", "", "its site_id (default: whichever configured site has it)")
-	c.RunE = func(cmd *cobra.Command, args []string) error {
-		return run(func() error {
-			var a struct {
-				Delivery listedDelivery `json:"delivery"`
-			}
-			raw, err := af.call(http.MethodPost, "/cinetpay/deliveries/"+sitePath(site)+url.PathEscape(args[0])+"/replay", &a)
-			if err != nil {
-				return err
-			}
-			if af.json {
-				_, err := os.Stdout.Write(raw)
-				return err
-			}
+	c.RunE = runArgs(func(args []string) error {
+		var a struct {
+			Delivery listedDelivery `json:"delivery"`
+		}
+		raw, err := af.call(http.MethodPost, "/cinetpay/deliveries/"+sitePath(site)+url.PathEscape(args[0])+"/replay", &a)
+		if err != nil {
+			return err
+		}
+		return af.show(raw, func() {
 			fmt.Printf("delivery %s of %s (%s) queued for a new round of attempts\n", a.Delivery.ID, a.Delivery.TransactionID, a.Delivery.Status)
-			return nil
-		})(cmd, args)
-	}
+		})
+	})
 	return c
 }
 
@@ -379,22 +380,18 @@ arguments, 3 no such payment.`,
 	}
 	af.register(c)
 	c.Flags().StringVar(&site, "site", "", "its site_id (default: whichever configured site has it)")
-	c.RunE = func(cmd *cobra.Command, args []string) error {
-		return run(func() error {
-			var a struct {
-				Payment listedPayment `json:"payment"`
-				Checked bool          `json:"checked"`
-				Changed bool          `json:"changed"`
-				Note    string        `json:"note"`
-			}
-			raw, err := af.call(http.MethodPost, "/cinetpay/payments/"+sitePath(site)+url.PathEscape(args[0])+"/recheck", &a)
-			if err != nil {
-				return err
-			}
-			if af.json {
-				_, err := os.Stdout.Write(raw)
-				return err
-			}
+	c.RunE = runArgs(func(args []string) error {
+		var a struct {
+			Payment listedPayment `json:"payment"`
+			Checked bool          `json:"checked"`
+			Changed bool          `json:"changed"`
+			Note    string        `json:"note"`
+		}
+		raw, err := af.call(http.MethodPost, "/cinetpay/payments/"+sitePath(site)+url.PathEscape(args[0])+"/recheck", &a)
+		if err != nil {
+			return err
+		}
+		return af.show(raw, func() {
 			switch {
 			case !a.Checked:
 				fmt.Printf("%s: %s (%s)\n", a.Payment.TransactionID, a.Payment.State, a.Note)
@@ -403,9 +400,8 @@ arguments, 3 no such payment.`,
 			default:
 				fmt.Printf("%s: still %s (%s)\n", a.Payment.TransactionID, a.Payment.State, a.Payment.LastCheckResult)
 			}
-			return nil
-		})(cmd, args)
-	}
+		})
+	})
 	return c
 }
 

@@ -835,15 +835,10 @@ func (s *Postgres) Purge(now time.Time, keep time.Duration) (int, error) {
 		if err != nil {
 			return n, s.wrap("listing old payments", err)
 		}
-		for _, k := range victims {
-			err := s.purgeOne(k, now, keep)
-			if errors.Is(err, errKeep) {
-				continue
-			}
-			if err != nil {
-				return n, err
-			}
-			n++
+		removed, err := purgeEach(victims, func(k Key) error { return s.purgeOne(k, now, keep) })
+		n += removed
+		if err != nil {
+			return n, err
 		}
 		if len(victims) < purgeChunk {
 			return n, nil

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -162,4 +163,21 @@ func finishAttempt(d *Delivery, attempt int, start time.Time, r AttemptResult) e
 // replay puts d back in the queue at now, for a new round of attempts.
 func replay(d *Delivery, now time.Time) {
 	d.State, d.Since, d.NextAttempt, d.RoundAttempts = DeliveryPending, now, now, 0
+}
+
+// purgeEach purges each candidate with one (which decides again, under its own lock, and
+// answers errKeep for one to keep), and counts those removed.
+func purgeEach(victims []Key, one func(Key) error) (int, error) {
+	n := 0
+	for _, k := range victims {
+		err := one(k)
+		if errors.Is(err, errKeep) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
