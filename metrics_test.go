@@ -2,6 +2,7 @@ package caddycinetpay
 
 import (
 	"bufio"
+	"encoding/json"
 	"net/http"
 	"os"
 	"regexp"
@@ -108,6 +109,41 @@ func TestAlertRulesNameRealMetrics(t *testing.T) {
 	for _, n := range used {
 		if !names[n] {
 			t.Errorf("the rules use %s, which Caddy does not export", n)
+		}
+	}
+}
+
+// Every line the module logs is under the logger cinetpay (cinetpay.http, cinetpay.engine,
+// cinetpay.store), and the lines about a site's payments name the site.
+func TestLogsUnderOneNamespace(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	tx, _ := e.checkout("logs", 1000)
+	e.act(tx, "accept")
+	e.shop.waitDeliveries(t, 1, 5*time.Second)
+	form, _ := notification(testSiteID, tx, testSecret)
+	e.notify(form, "forged-token") // a warning of the http side
+	seen := map[string]bool{}
+	for _, line := range e.logLines() {
+		var l map[string]any
+		if json.Unmarshal([]byte(line), &l) != nil {
+			continue
+		}
+		logger, _ := l["logger"].(string)
+		msg, _ := l["msg"].(string)
+		if strings.Contains(logger, "cinetpay") && !strings.HasPrefix(logger, "cinetpay") && !strings.Contains(logger, "cinetpay_") {
+			t.Errorf("a line under %s: %s", logger, line)
+		}
+		if !strings.HasPrefix(logger, "cinetpay") {
+			continue
+		}
+		seen[logger] = true
+		if (strings.HasPrefix(logger, "cinetpay.http") || msg == "payment state changed" || msg == "payment started") && l["site_id"] != testSiteID {
+			t.Errorf("no site_id on %s", line)
+		}
+	}
+	for _, want := range []string{"cinetpay.http", "cinetpay.engine", "cinetpay.store"} {
+		if !seen[want] {
+			t.Errorf("no line under %s: %v", want, seen)
 		}
 	}
 }
