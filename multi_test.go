@@ -510,15 +510,17 @@ func TestPostgresSeveralInstancesUnderChaos(t *testing.T) {
 		j := sort.Search(len(calls), func(k int) bool { return !calls[k].Before(calls[i].Add(time.Second)) })
 		peak = max(peak, j-i)
 	}
-	// a bucket of rate tokens refilled at rate per second: at most w×rate + rate in any w
-	// seconds (three instances each on its own budget would reach three times that)
+	// a bucket of rate tokens refilled at rate per second grants at most w×rate + rate calls in
+	// any w seconds; a call reaches CinetPay a little after its grant (the waits, the network),
+	// so the windows seen here get a quarter of a second of slack. Three instances each on its
+	// own budget would reach three times that (42 in one second when the test was made to fail).
 	for _, w := range []int{1, 5} {
 		most := 0
 		for i := range calls {
 			j := sort.Search(len(calls), func(k int) bool { return !calls[k].Before(calls[i].Add(time.Duration(w) * time.Second)) })
 			most = max(most, j-i)
 		}
-		if most > (w+1)*rate {
+		if most > int((float64(w)+0.25)*rate)+rate {
 			t.Errorf("%d CinetPay calls within %d s; the cluster's budget is %d/s with a burst of %d", most, w, rate, rate)
 		}
 	}
