@@ -143,6 +143,8 @@ func TestAdaptErrors(t *testing.T) {
 		{"no api_key", without("api_key"), "api_key is required"},
 		{"no site_id", without("site_id"), "site_id is required"},
 		{"no secret_key", without("secret_key"), "secret_key is required"},
+		{"secret_key is the api_key", block(strings.Replace(validBlock, "secret_key  test-secret", "secret_key  test-api-key", 1)),
+			"secret_key is the same as api_key"},
 		{"no signing_key", without("signing_key"), "signing_key is required"},
 		{"no forward", without("forward"), "forward is required"},
 		{"short signing key", block(strings.Replace(validBlock, "0123456789abcdef0123456789abcdef", "short-key", 1)), "signing_key: the key must be at least 32 bytes"},

@@ -541,6 +541,11 @@ func (h *Handler) checkAPI(judge func(string) bool) error {
 		if h.SecretKey == "" {
 			return errors.New("secret_key is required with api v2")
 		}
+		if judge(h.SecretKey) && judge(h.APIKey) && h.SecretKey == h.APIKey {
+			// a common mix-up: with the API key as secret_key no notification ever verifies
+			return errors.New("secret_key is the same as api_key: secret_key is the Secret Key of CinetPay's back office " +
+				"(Intégrations), not the API key")
+		}
 	default:
 		return fmt.Errorf("api: %q is not v1 or v2", h.API)
 	}
