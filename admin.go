@@ -159,7 +159,7 @@ func (a *Admin) serve(w http.ResponseWriter, r *http.Request) error {
 			if sc == nil {
 				return apiError(http.StatusConflict, "site %s is not in the running configuration", p.SiteID)
 			}
-			res, err := e.Check(sc, p.TransactionID, engine.PrioRecheck)
+			res, err := e.Check(sc, p.TransactionID, engine.PrioCustomer)
 			if err != nil {
 				return apiError(http.StatusBadGateway, "%v", err)
 			}

@@ -108,9 +108,19 @@ func TestOperatorCommands(t *testing.T) {
 	}
 
 	// a re-check of the pending one; of the accepted one, nothing to do
+	checks := func() int {
+		n := 0
+		for _, r := range b.sb.Requests() {
+			if r.Path == "/v2/payment/check" && r.TransactionID == pending {
+				n++
+			}
+		}
+		return n
+	}
+	before = checks()
 	out, _ = check("recheck", pending)
-	if !strings.Contains(out, "still PENDING") {
-		t.Fatalf("recheck:\n%s", out)
+	if !strings.Contains(out, "still PENDING") || checks() != before+1 {
+		t.Fatalf("recheck (%d status calls, %d before):\n%s", checks(), before, out)
 	}
 	out, _ = check("recheck", accepted)
 	if !strings.Contains(out, "ACCEPTED (the payment is settled") {

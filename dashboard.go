@@ -300,7 +300,7 @@ func dashboardAction(w http.ResponseWriter, r *http.Request, action string) erro
 			if sc == nil {
 				return apiError(http.StatusConflict, "site %s is not in the running configuration", p.SiteID)
 			}
-			res, err := e.Check(sc, p.TransactionID, engine.PrioRecheck)
+			res, err := e.Check(sc, p.TransactionID, engine.PrioCustomer)
 			switch {
 			case err != nil:
 				done = "re-check: no usable answer from CinetPay (" + err.Error() + ")"

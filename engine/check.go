@@ -57,7 +57,9 @@ var (
 
 // Check asks CinetPay about one payment and stores what the answer means. There is one call in
 // flight per transaction: notifications, returns and re-checks arriving meanwhile share its
-// result. prio is PrioNotify, PrioCustomer or PrioRecheck.
+// result. prio is PrioNotify, PrioCustomer (a person waits: a customer, an operator) or
+// PrioRecheck (the re-check queue: a payment no longer due, or being checked by another
+// instance, is left alone).
 func (e *Engine) Check(s *Site, txid string, prio int) (storage.UpdateResult, error) {
 	return e.CheckSince(s, txid, prio, time.Time{})
 }
@@ -116,8 +118,22 @@ func (e *Engine) WakeChecks() {
 }
 
 func (e *Engine) checkOnce(s *Site, txid string, prio int) (storage.UpdateResult, error) {
-	// a caller that read the payment before the previous call settled it finds it final here:
-	// no call to CinetPay
+	ctx, cancel := context.WithTimeout(context.Background(), s.Timeout+LimiterWait)
+	defer cancel()
+	// in a store shared by several instances: the one status call in flight among all of them
+	// (with a store of one process the flight group above is that already)
+	release, err := e.leaseCheck(ctx, s, txid, prio)
+	switch {
+	case errors.Is(err, errCheckBusy) && prio == PrioRecheck:
+		return storage.UpdateResult{}, nil // the instance checking it reschedules it
+	case errors.Is(err, storage.ErrNotFound):
+		return storage.UpdateResult{}, err
+	case err != nil:
+		return storage.UpdateResult{}, fmt.Errorf("%w: %v", ErrNoAnswer, err)
+	}
+	defer release()
+	// read once the call is ours: a caller that read the payment before another call (here or
+	// in another instance) settled it finds it final, and CinetPay is not called
 	p, err := e.store.Get(s.ID, txid)
 	if err != nil {
 		return storage.UpdateResult{}, err
@@ -128,27 +144,8 @@ func (e *Engine) checkOnce(s *Site, txid string, prio int) (storage.UpdateResult
 	if p.State == storage.StateInit {
 		return storage.UpdateResult{Payment: p, From: p.State}, ErrStartInProgress
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.Timeout+LimiterWait)
-	defer cancel()
-	// in a store shared by several instances: the one status call in flight among all of them
-	release, err := e.leaseCheck(ctx, s, txid, prio)
-	if errors.Is(err, errCheckBusy) && prio == PrioRecheck {
-		return storage.UpdateResult{Payment: p, From: p.State}, nil // that instance reschedules it
-	} else if err != nil {
-		return storage.UpdateResult{Payment: p, From: p.State}, fmt.Errorf("%w: %v", ErrNoAnswer, err)
-	}
-	defer release()
-	if _, shared := e.store.(storage.Shared); shared {
-		// what another instance's call found meanwhile
-		if p, err = e.store.Get(s.ID, txid); err != nil {
-			return storage.UpdateResult{}, err
-		}
-		if p.State.Final() || p.State == storage.StateFailed {
-			return storage.UpdateResult{Payment: p, From: p.State}, nil
-		}
-		if prio == PrioRecheck && (p.NextCheck.IsZero() || p.NextCheck.After(Now())) {
-			return storage.UpdateResult{Payment: p, From: p.State}, nil // checked meanwhile
-		}
+	if prio == PrioRecheck && (p.NextCheck.IsZero() || p.NextCheck.After(Now())) {
+		return storage.UpdateResult{Payment: p, From: p.State}, nil // checked meanwhile: no longer due
 	}
 	var ans *Answer
 	err = e.takeCall(ctx, s, prio)
