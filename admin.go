@@ -148,20 +148,15 @@ func (a *Admin) serve(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		return withPayment(parts[1], parts[2], func(e *storeEntry, p storage.Payment) error {
-			if p.State.Final() || p.State == storage.StateFailed {
+			res, checked, err := operatorRecheck(e, p)
+			switch {
+			case err != nil && errors.As(err, new(caddy.APIError)):
+				return err
+			case err != nil:
+				return apiError(http.StatusBadGateway, "%v", err)
+			case !checked:
 				return writeJSON(w, map[string]any{"payment": listedPayment{e.dir, p.Redacted()}, "checked": false,
 					"note": "the payment is settled; nothing to check"})
-			}
-			if p.State == storage.StateInit {
-				return apiError(http.StatusConflict, "the payment's start is in progress")
-			}
-			sc := e.Current(p.SiteID)
-			if sc == nil {
-				return apiError(http.StatusConflict, "site %s is not in the running configuration", p.SiteID)
-			}
-			res, err := e.Check(sc, p.TransactionID, engine.PrioCustomer)
-			if err != nil {
-				return apiError(http.StatusBadGateway, "%v", err)
 			}
 			return writeJSON(w, map[string]any{"payment": listedPayment{e.dir, res.Payment.Redacted()}, "checked": true,
 				"changed": res.Changed})
@@ -174,28 +169,59 @@ func (a *Admin) serve(w http.ResponseWriter, r *http.Request) error {
 		if err := method(r, http.MethodPost); err != nil {
 			return err
 		}
-		found, err := firstEntry(func(e *storeEntry) (bool, error) {
-			for _, site := range sitesOf(e, parts[1]) {
-				d, err := e.Store().Replay(site, parts[2], engine.Now())
-				if errors.Is(err, storage.ErrNotFound) {
-					continue
-				} else if err != nil {
-					return true, err
-				}
-				e.Wake()
-				return true, writeJSON(w, map[string]any{"delivery": listedDelivery{e.dir, d}})
-			}
-			return false, nil
-		})
+		d, err := replayDelivery(parts[1], parts[2])
 		if err != nil {
-			return apiError(http.StatusInternalServerError, "%v", err)
+			return err
 		}
-		if !found {
-			return apiError(http.StatusNotFound, "no delivery %s", parts[2])
-		}
-		return nil
+		return writeJSON(w, map[string]any{"delivery": d})
 	}
 	return apiError(http.StatusNotFound, "unknown cinetpay admin route")
+}
+
+// operatorRecheck makes the status call of a payment an operator asks for (admin API,
+// dashboard): checked is false for a settled payment, where there is nothing to ask. An
+// APIError says why it cannot be made; another error, that CinetPay gave no usable answer.
+func operatorRecheck(e *storeEntry, p storage.Payment) (res storage.UpdateResult, checked bool, err error) {
+	if p.State.Final() || p.State == storage.StateFailed {
+		return storage.UpdateResult{Payment: p, From: p.State}, false, nil
+	}
+	if p.State == storage.StateInit {
+		return res, false, apiError(http.StatusConflict, "the payment's start is in progress")
+	}
+	sc := e.Current(p.SiteID)
+	if sc == nil {
+		return res, false, apiError(http.StatusConflict, "site %s is not in the running configuration", p.SiteID)
+	}
+	// a person waits: the priority of customers
+	res, err = e.Check(sc, p.TransactionID, engine.PrioCustomer)
+	return res, true, err
+}
+
+// replayDelivery puts a delivery of the open stores back in the queue, due now (of any
+// configured site when site is "").
+func replayDelivery(site, event string) (listedDelivery, error) {
+	var out listedDelivery
+	found, err := firstEntry(func(e *storeEntry) (bool, error) {
+		for _, s := range sitesOf(e, site) {
+			d, err := e.Store().Replay(s, event, engine.Now())
+			if errors.Is(err, storage.ErrNotFound) {
+				continue
+			} else if err != nil {
+				return true, err
+			}
+			e.Wake()
+			out = listedDelivery{e.dir, d}
+			return true, nil
+		}
+		return false, nil
+	})
+	if err != nil {
+		return out, apiError(http.StatusInternalServerError, "%v", err)
+	}
+	if !found {
+		return out, apiError(http.StatusNotFound, "no delivery %s", event)
+	}
+	return out, nil
 }
 
 // eachEntry calls fn for each open store (or only the one named dir: its directory, or its

@@ -296,14 +296,14 @@ func dashboardAction(w http.ResponseWriter, r *http.Request, action string) erro
 	switch action {
 	case "recheck":
 		err := withPayment(site, tx, func(e *storeEntry, p storage.Payment) error {
-			sc := e.Current(p.SiteID)
-			if sc == nil {
-				return apiError(http.StatusConflict, "site %s is not in the running configuration", p.SiteID)
-			}
-			res, err := e.Check(sc, p.TransactionID, engine.PrioCustomer)
+			res, checked, err := operatorRecheck(e, p)
 			switch {
+			case err != nil && errors.As(err, new(caddy.APIError)):
+				return err
 			case err != nil:
 				done = "re-check: no usable answer from CinetPay (" + err.Error() + ")"
+			case !checked:
+				done = "settled: nothing to check"
 			case res.Changed:
 				done = "re-checked: now " + string(res.Payment.State)
 			default:
@@ -316,24 +316,12 @@ func dashboardAction(w http.ResponseWriter, r *http.Request, action string) erro
 		}
 	case "replay":
 		event := r.PostForm.Get("event")
-		found, err := firstEntry(func(e *storeEntry) (bool, error) {
-			d, err := e.Store().Replay(site, event, engine.Now())
-			if errors.Is(err, storage.ErrNotFound) {
-				return false, nil
-			} else if err != nil {
-				return true, err
-			}
-			e.Wake()
-			tx = d.TransactionID
-			done = "delivery " + event + " queued for a new round of attempts"
-			return true, nil
-		})
+		d, err := replayDelivery(site, event)
 		if err != nil {
-			return apiError(http.StatusInternalServerError, "%v", err)
+			return err
 		}
-		if !found {
-			return apiError(http.StatusNotFound, "no delivery %s of site %s", event, site)
-		}
+		tx = d.TransactionID
+		done = "delivery " + event + " queued for a new round of attempts"
 	}
 	// from ui/recheck or ui/replay back to ui/payment
 	w.Header().Set("Location", "payment?"+url.Values{"site": {site}, "tx": {tx}, "done": {done}}.Encode())
