@@ -409,20 +409,37 @@ func updateDelivery(ctx context.Context, tx pgx.Tx, d *Delivery, endLease bool) 
 	return err
 }
 
-// getPaymentRow reads a payment; forUpdate locks its row until the transaction ends.
-func getPaymentRow(ctx context.Context, q pgx.Tx, site, txid string, forUpdate bool) (Payment, error) {
-	sql := `SELECT record FROM cinetpay_payments WHERE site_id = $1 AND txid = $2`
+// rowQuerier is what a pool and a transaction have in common for reading one row.
+type rowQuerier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// getRecord reads the record of one row of table (cinetpay_payments or cinetpay_deliveries,
+// whose key column besides site_id is idCol), or ErrNotFound; forUpdate locks the row until
+// the transaction ends.
+func getRecord[T any](ctx context.Context, q rowQuerier, table, idCol, site, id string, forUpdate bool) (T, error) {
+	var v T
+	sql := `SELECT record FROM ` + table + ` WHERE site_id = $1 AND ` + idCol + ` = $2`
 	if forUpdate {
 		sql += ` FOR UPDATE`
 	}
 	var b []byte
-	if err := q.QueryRow(ctx, sql, site, txid).Scan(&b); errors.Is(err, pgx.ErrNoRows) {
-		return Payment{}, ErrNotFound
+	if err := q.QueryRow(ctx, sql, site, id).Scan(&b); errors.Is(err, pgx.ErrNoRows) {
+		return v, ErrNotFound
 	} else if err != nil {
-		return Payment{}, err
+		return v, err
 	}
-	var p Payment
-	return p, json.Unmarshal(b, &p)
+	return v, json.Unmarshal(b, &v)
+}
+
+// getPaymentRow reads a payment; forUpdate locks its row until the transaction ends.
+func getPaymentRow(ctx context.Context, q rowQuerier, site, txid string, forUpdate bool) (Payment, error) {
+	return getRecord[Payment](ctx, q, "cinetpay_payments", "txid", site, txid, forUpdate)
+}
+
+// getDeliveryRow reads a delivery; forUpdate locks its row until the transaction ends.
+func getDeliveryRow(ctx context.Context, q rowQuerier, site, id string, forUpdate bool) (Delivery, error) {
+	return getRecord[Delivery](ctx, q, "cinetpay_deliveries", "id", site, id, forUpdate)
 }
 
 // Claim implements Store. The order's row (made if new) is locked first, so concurrent claims
@@ -488,16 +505,9 @@ func (s *Postgres) Get(site, txid string) (Payment, error) {
 	}
 	ctx, cancel := s.ctx()
 	defer cancel()
-	var b []byte
-	err := s.pool.QueryRow(ctx, `SELECT record FROM cinetpay_payments WHERE site_id = $1 AND txid = $2`, site, txid).Scan(&b)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Payment{}, ErrNotFound
-	} else if err != nil {
+	p, err := getPaymentRow(ctx, s.pool, site, txid, false)
+	if err != nil {
 		return Payment{}, s.wrap("reading a payment", err)
-	}
-	var p Payment
-	if err := json.Unmarshal(b, &p); err != nil {
-		return Payment{}, err
 	}
 	if p.State.Final() {
 		s.finals.put(k, &p)
@@ -600,15 +610,8 @@ func (s *Postgres) GetDelivery(site, id string) (Delivery, error) {
 	}
 	ctx, cancel := s.ctx()
 	defer cancel()
-	var b []byte
-	err := s.pool.QueryRow(ctx, `SELECT record FROM cinetpay_deliveries WHERE site_id = $1 AND id = $2`, site, id).Scan(&b)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Delivery{}, ErrNotFound
-	} else if err != nil {
-		return Delivery{}, s.wrap("reading a delivery", err)
-	}
-	var d Delivery
-	return d, json.Unmarshal(b, &d)
+	d, err := getDeliveryRow(ctx, s.pool, site, id, false)
+	return d, s.wrap("reading a delivery", err)
 }
 
 // BeginAttempt implements Store: a compare-and-set of the delivery's lease columns, so one
@@ -697,16 +700,8 @@ func (s *Postgres) Replay(site, id string, now time.Time) (Delivery, error) {
 	}
 	var out Delivery
 	err := s.tx("replaying a delivery", func(ctx context.Context, tx pgx.Tx) error {
-		var b []byte
-		err := tx.QueryRow(ctx, `SELECT record FROM cinetpay_deliveries WHERE site_id = $1 AND id = $2 FOR UPDATE`,
-			site, id).Scan(&b)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrNotFound
-		} else if err != nil {
-			return err
-		}
-		var d Delivery
-		if err := json.Unmarshal(b, &d); err != nil {
+		d, err := getDeliveryRow(ctx, tx, site, id, true)
+		if err != nil {
 			return err
 		}
 		replay(&d, now)
