@@ -255,3 +255,74 @@ func TestPostgresSecretsStayOut(t *testing.T) {
 		t.Fatalf("bad DSN: %v", err)
 	}
 }
+
+// The database goes away under the money path: an Update and an attempt's finish fail with an
+// error (so nothing is acknowledged) and write nothing; when it is back,
+// the same store reconnects by itself, the payment is as it was and the delivery is still
+// pending, due again when its lease ends.
+func TestPostgresOutage(t *testing.T) {
+	pg := pgtest.StartOwn(t)
+	s, err := storage.OpenPostgres(pg.DSN(), storage.PostgresOptions{Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	t0 := time.Now().Truncate(time.Millisecond)
+	c, err := s.Claim(storage.Claim{SiteID: "1", OrderID: "O", Amount: 100, Currency: "XOF", Now: t0,
+		ReuseWindow: time.Minute, InitGrace: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := c.Payment.TransactionID
+	set := func(st storage.State) (storage.UpdateResult, error) {
+		return s.Update("1", tx, t0, func(p *storage.Payment) error { p.State = st; return nil })
+	}
+	if _, err := set(storage.StatePending); err != nil {
+		t.Fatal(err)
+	}
+	r, err := set(storage.StateRefused)
+	if err != nil || r.Delivery == nil {
+		t.Fatalf("refusal: %+v %v", r, err)
+	}
+	d, err := s.BeginAttempt("1", r.Delivery.ID, t0, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	pg.Stop()
+	if _, err := set(storage.StateAccepted); err == nil {
+		t.Fatal("an update succeeded with the database stopped")
+	}
+	if _, err := s.FinishAttempt("1", d.ID, d.Attempts, storage.AttemptResult{At: t0, Delivered: true}); err == nil {
+		t.Fatal("a finish succeeded with the database stopped")
+	}
+	if _, err := s.Get("1", tx); err == nil || errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("a read during the outage: %v", err)
+	}
+	pg.Start()
+
+	// back: reconnected, nothing of the failed writes stored
+	var p storage.Payment
+	deadline := time.Now().Add(30 * time.Second)
+	for p, err = s.Get("1", tx); err != nil && time.Now().Before(deadline); p, err = s.Get("1", tx) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil || p.State != storage.StateRefused {
+		t.Fatalf("after the outage: %s %v", p.State, err)
+	}
+	got, err := s.GetDelivery("1", d.ID)
+	if err != nil || got.State != storage.DeliveryPending || got.Attempts != 0 {
+		t.Fatalf("the delivery after the outage: %+v %v", got, err)
+	}
+	if due, _ := s.DueDeliveries(t0.Add(30*time.Second), 10); len(due) != 0 {
+		t.Fatalf("due during its lease: %v", due)
+	}
+	if due, _ := s.DueDeliveries(t0.Add(61*time.Second), 10); len(due) != 1 || due[0].ID != d.ID {
+		t.Fatalf("not due after its lease: %v", due)
+	}
+	// the finish, made again after the outage, is taken
+	if f, err := s.FinishAttempt("1", d.ID, d.Attempts, storage.AttemptResult{At: t0, Delivered: true}); err != nil ||
+		f.State != storage.DeliveryDelivered {
+		t.Fatalf("finish after the outage: %+v %v", f, err)
+	}
+}
