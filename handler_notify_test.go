@@ -439,7 +439,11 @@ func TestDeliveryRetries(t *testing.T) {
 	var ds struct {
 		Deliveries []storage.Delivery `json:"deliveries"`
 	}
-	e.admin(http.MethodGet, "/cinetpay/deliveries?transaction_id="+txid, &ds)
+	// the shop has its answer before the module records the attempt's outcome
+	waitFor(t, 5*time.Second, func() bool {
+		e.admin(http.MethodGet, "/cinetpay/deliveries?transaction_id="+txid, &ds)
+		return len(ds.Deliveries) == 1 && ds.Deliveries[0].State != storage.DeliveryPending
+	})
 	if len(ds.Deliveries) != 1 || ds.Deliveries[0].Attempts != 3 || ds.Deliveries[0].State != storage.DeliveryDelivered {
 		t.Fatalf("%+v", ds.Deliveries)
 	}
