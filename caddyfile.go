@@ -1,10 +1,11 @@
 package caddycinetpay
 
 import (
-	"fmt"
+	"errors"
 	"net"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -40,6 +41,7 @@ func init() {
 //		notify           <path>                   # default /cinetpay/notify
 //		return           <path>                   # default /cinetpay/return
 //		forward          <url>                    # required: where results are delivered
+//		deliver_format   <rfc9421|standard-webhooks>  # default rfc9421 (signed headers, no body)
 //		public_url       <url>                    # default: the site address, if it is one host name
 //		storage          [badger] <directory>     # default: Caddy's data directory + /cinetpay
 //		storage          postgres <dsn>           # several instances sharing one PostgreSQL database
@@ -56,6 +58,7 @@ func init() {
 // placeholder is an error. Each sub-directive may appear once.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
+	h.tokens = &blockTokens{block: d.Token(), at: map[string]caddyfile.Token{}}
 	if d.NextArg() {
 		return d.Err("cinetpay takes no arguments and no matcher: it must see every request of its site")
 	}
@@ -66,6 +69,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return d.Errf("cinetpay: sub-directive %s is repeated", name)
 		}
 		seen[name] = true
+		h.tokens.set(name, d.Token())
 		args := d.RemainingArgs()
 		one := func(dst *string) error {
 			if len(args) != 1 {
@@ -118,6 +122,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = one(&h.Return)
 		case "forward":
 			err = one(&h.Forward)
+		case "deliver_format":
+			err = one(&h.DeliverFormat)
 		case "public_url":
 			err = one(&h.PublicURL)
 		case "storage":
@@ -167,12 +173,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return err
 		}
 		if d.NextBlock(1) {
-			return d.Errf("cinetpay: %s takes no block", name)
+			return h.tokens.errorAt(fieldErrorf(name, "%s takes no block", name))
 		}
 	}
 	for _, f := range h.stringFields() {
 		if err := checkPlaceholders(f.name, *f.val); err != nil {
-			return d.Errf("cinetpay: %v", err)
+			return h.tokens.errorAt(err)
 		}
 	}
 	return nil
@@ -190,17 +196,17 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 		c.PublicURL = publicURLFromAddress(keys[0])
 	}
 	if err := c.check(false); err != nil {
-		return nil, h.Errf("cinetpay: %v", err)
+		return nil, c.tokens.errorAt(err)
 	}
 	if !hasPlaceholder(c.Forward) {
 		for _, k := range keys {
 			if forwardHitsAddress(c.Forward, k) {
-				return nil, h.Errf("cinetpay: forward points at this site itself (%s): its deliveries would be stripped; deliver to the shop's own address", k)
+				return nil, c.tokens.errorAt(fieldErrorf("forward", "forward points at this site itself (%s): its deliveries would be stripped; deliver to the shop's own address", k))
 			}
 		}
 	}
 	if err := agreeAcrossBlocks(h, &c); err != nil {
-		return nil, h.Errf("cinetpay: %v", err)
+		return nil, c.tokens.errorAt(err)
 	}
 	return h.NewRoute(nil, &c), nil
 }
@@ -281,7 +287,8 @@ func forwardHitsAddress(forward, key string) bool {
 }
 
 // agreeAcrossBlocks refuses two blocks with one site_id that disagree on its configuration,
-// comparing the values as written (Provision compares the resolved ones too).
+// comparing the values as written (Provision compares the resolved ones too). The error is
+// about the field of the later block.
 func agreeAcrossBlocks(h httpcaddyfile.Helper, c *Handler) error {
 	const stateKey = "cinetpay_sites"
 	sites, _ := h.State[stateKey].(map[string]map[string]string)
@@ -301,9 +308,45 @@ func agreeAcrossBlocks(h httpcaddyfile.Helper, c *Handler) error {
 		if c.apiOrInferred() == apiV1 {
 			what = "account"
 		}
-		return fmt.Errorf("two cinetpay blocks with %s %s disagree on %s; one %s must have one configuration", what, ns, name, what)
+		return fieldErrorf(name, "two cinetpay blocks with %s %s disagree on %s; one %s must have one configuration", what, ns, name, what)
 	}
 	return nil
+}
+
+// blockTokens remembers where a cinetpay block is and where it sets each sub-directive, so
+// that an error found once the block is parsed points at the line it concerns.
+type blockTokens struct {
+	block caddyfile.Token            // the directive's name
+	at    map[string]caddyfile.Token // sub-directive -> its name, on the line of its values
+	order []string                   // sub-directives in the order the block sets them
+}
+
+func (b *blockTokens) set(name string, tok caddyfile.Token) {
+	b.at[name] = tok
+	b.order = append(b.order, name)
+}
+
+// errorAt reports err as Dispenser.Errf does ("cinetpay: …, at Caddyfile:7", with the import
+// chain of a snippet or file): where the block sets the last side of a *configError, each side
+// at the first of its fields the block sets; at the cinetpay directive itself when the block
+// sets none of them, as for a missing sub-directive.
+func (b *blockTokens) errorAt(err error) error {
+	tok := b.block
+	var ce *configError
+	if errors.As(err, &ce) {
+		last := -1
+		for _, side := range ce.sides {
+			if i := slices.IndexFunc(b.order, func(name string) bool { return slices.Contains(side, name) }); i > last {
+				last = i
+			}
+		}
+		if last >= 0 {
+			tok = b.at[b.order[last]]
+		}
+	}
+	d := caddyfile.NewDispenser([]caddyfile.Token{tok})
+	d.Next()
+	return d.Errf("cinetpay: %v", err)
 }
 
 // Interface guards

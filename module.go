@@ -107,6 +107,14 @@ type Handler struct {
 	// Required; http or https; must not point at this site itself.
 	Forward string `json:"forward,omitempty"`
 
+	// How results are delivered to forward: "rfc9421" (default: no body, the result in
+	// Cinetpay-* headers signed per RFC 9421) or "standard-webhooks" (a JSON body signed per
+	// the Standard Webhooks specification with the signing_key's key as the secret, so the
+	// shop verifies with the official library of its language). Return pages carry the
+	// RFC 9421 headers either way. A change applies to every attempt made after it, pending
+	// deliveries included.
+	DeliverFormat string `json:"deliver_format,omitempty"`
+
 	// Public base URL of the site, for notify_url and return_url. Required in JSON; the
 	// Caddyfile fills it in from the site address when the block has exactly one address with
 	// a host name.
@@ -147,6 +155,7 @@ type Handler struct {
 
 	site     *siteConfig
 	app      *App
+	tokens   *blockTokens // where a Caddyfile block set each sub-directive; nil from JSON
 	checkout caddyhttp.MatchPath
 	notify   caddyhttp.MatchPath
 	ret      caddyhttp.MatchPath
@@ -182,6 +191,12 @@ const (
 	defaultRateLimit      = 10
 	maxTimeout            = 2 * time.Minute
 	minSigningKeyLen      = 32
+)
+
+// Delivery formats (deliver_format).
+const (
+	formatRFC9421          = "rfc9421"
+	formatStandardWebhooks = "standard-webhooks"
 )
 
 var (
@@ -279,7 +294,7 @@ func (h *Handler) stringFields() []stringField {
 		{"country", &h.Country, false}, {"account", &h.Account, false},
 		{"site_id", &h.SiteID, true}, {"secret_key", &h.SecretKey, true},
 		{"endpoint", &h.Endpoint, false}, {"notify", &h.Notify, false}, {"return", &h.Return, false},
-		{"forward", &h.Forward, false}, {"public_url", &h.PublicURL, false}, {"storage", &h.Storage, h.StorageBackend == storagePostgres},
+		{"forward", &h.Forward, false}, {"deliver_format", &h.DeliverFormat, false}, {"public_url", &h.PublicURL, false}, {"storage", &h.Storage, h.StorageBackend == storagePostgres},
 		{"currency", &h.Currency, false}, {"channels", &h.Channels, false}, {"lang", &h.Lang, false},
 	}
 	if h.SigningKey != nil {
@@ -305,7 +320,8 @@ func checkPlaceholders(field, v string) error {
 			}
 			name := v[i+1 : i+end]
 			if !strings.HasPrefix(name, "env.") && !strings.HasPrefix(name, "file.") {
-				return fmt.Errorf("%s: placeholder {%s} is not allowed: only {env.*} and {file.*}, resolved at load", field, name)
+				directive, _, _ := strings.Cut(field, " ") // "signing_key key" is signing_key's
+				return fieldErrorf(directive, "%s: placeholder {%s} is not allowed: only {env.*} and {file.*}, resolved at load", field, name)
 			}
 			i += end
 		}
@@ -366,9 +382,45 @@ func (h *Handler) setDefaults() {
 	}
 }
 
+// configError is a configuration error about set fields (sub-directives of the Caddyfile);
+// its message is that of the error it wraps. The fields are in sides, sets of fields that
+// clash: a Caddyfile reports the error at the side the block sets last, each side at the first
+// of its fields the block sets; with one field a side, at the last of the fields. An error
+// about a missing field is not one: there is no line to point at.
+type configError struct {
+	sides [][]string
+	err   error
+}
+
+func (e *configError) Error() string { return e.err.Error() }
+func (e *configError) Unwrap() error { return e.err }
+
+// fieldErr ties err to the fields it concerns, each a side of its own.
+func fieldErr(err error, fields ...string) error {
+	sides := make([][]string, len(fields))
+	for i, f := range fields {
+		sides[i] = []string{f}
+	}
+	return &configError{sides: sides, err: err}
+}
+
+// mixErr ties err to sides of fields that must not be mixed, such as those of two APIs.
+func mixErr(err error, sides ...[]string) error { return &configError{sides: sides, err: err} }
+
+// Fields that make a block speak one API or the other (inferredAPI).
+var (
+	v1Fields = []string{"api", "api_password", "country", "account", "ipv4_only"}
+	v2Fields = []string{"api", "site_id", "secret_key"}
+)
+
+// fieldErrorf is fmt.Errorf about one field.
+func fieldErrorf(field, format string, args ...any) error {
+	return fieldErr(fmt.Errorf(format, args...), field)
+}
+
 // check validates the configuration. With resolved false (adapting a Caddyfile), values that
 // still hold a placeholder are not judged, and missing defaults are not an error. Every error
-// names its field and none holds a secret.
+// names its field and none holds a secret; an error about set fields is a *configError.
 func (h *Handler) check(resolved bool) error {
 	judge := func(v string) bool { return v != "" && (resolved || !hasPlaceholder(v)) }
 	if err := h.checkAPI(judge); err != nil {
@@ -381,14 +433,14 @@ func (h *Handler) check(resolved bool) error {
 		return errors.New("signing_key is required: a key id and a key of at least 32 bytes")
 	}
 	if judge(h.SigningKey.ID) && !keyIDRe.MatchString(h.SigningKey.ID) {
-		return errors.New("signing_key: the key id must be letters, digits, '.', '_' or '-', at most 64")
+		return fieldErrorf("signing_key", "signing_key: the key id must be letters, digits, '.', '_' or '-', at most 64")
 	}
 	if judge(h.SigningKey.Key) && len(h.SigningKey.Key) < minSigningKeyLen {
-		return fmt.Errorf("signing_key: the key must be at least %d bytes", minSigningKeyLen)
+		return fieldErrorf("signing_key", "signing_key: the key must be at least %d bytes", minSigningKeyLen)
 	}
 	if judge(h.Endpoint) {
 		if _, err := parseEndpoint(h.Endpoint); err != nil {
-			return err
+			return fieldErr(err, "endpoint")
 		}
 	}
 	if h.Forward == "" {
@@ -396,8 +448,11 @@ func (h *Handler) check(resolved bool) error {
 	}
 	if judge(h.Forward) {
 		if _, err := parseBaseURL("forward", h.Forward); err != nil {
-			return err
+			return fieldErr(err, "forward")
 		}
+	}
+	if judge(h.DeliverFormat) && h.DeliverFormat != formatRFC9421 && h.DeliverFormat != formatStandardWebhooks {
+		return fieldErrorf("deliver_format", "deliver_format: %q is not %s or %s", h.DeliverFormat, formatRFC9421, formatStandardWebhooks)
 	}
 	if h.PublicURL == "" {
 		if resolved {
@@ -407,40 +462,42 @@ func (h *Handler) check(resolved bool) error {
 	}
 	if judge(h.PublicURL) {
 		if _, err := parseBaseURL("public_url", h.PublicURL); err != nil {
-			return err
+			return fieldErr(err, "public_url")
 		}
 	}
 	if judge(h.Forward) && judge(h.PublicURL) {
 		if sameOrigin(h.Forward, h.PublicURL) {
-			return errors.New("forward points at this site itself (public_url): its deliveries would be stripped; deliver to the shop's own address")
+			return fieldErr(errors.New("forward points at this site itself (public_url): its deliveries would be stripped; deliver to the shop's own address"),
+				"forward", "public_url")
 		}
 	}
 	notify, ret := cmp.Or(h.Notify, defaultNotify), cmp.Or(h.Return, defaultReturn)
 	for _, f := range []struct{ name, v string }{{"notify", notify}, {"return", ret}} {
 		if judge(f.v) && (!strings.HasPrefix(f.v, "/") || strings.ContainsAny(f.v, "?#*") || len(f.v) > 256) {
-			return fmt.Errorf("%s: must be a path beginning with '/', without '?', '#' or '*'", f.name)
+			return fieldErrorf(f.name, "%s: must be a path beginning with '/', without '?', '#' or '*'", f.name)
 		}
 	}
 	if notify == ret {
-		return errors.New("notify and return must be different paths")
+		return fieldErr(errors.New("notify and return must be different paths"), "notify", "return")
 	}
 	if slices.Contains(h.Checkout, "") {
-		return errors.New("checkout: empty path pattern")
+		return fieldErrorf("checkout", "checkout: empty path pattern")
 	}
 	for _, f := range []struct{ name, v string }{{"notify", notify}, {"return", ret}} {
 		if judge(f.v) {
 			if pat, ok := underCheckout(h.Checkout, f.v); ok {
-				return fmt.Errorf("%s path %s falls under the checkout pattern %s: choose another path", f.name, f.v, pat)
+				return fieldErr(fmt.Errorf("%s path %s falls under the checkout pattern %s: choose another path", f.name, f.v, pat),
+					f.name, "checkout")
 			}
 		}
 	}
 	for _, m := range h.CheckoutMethods {
 		if !methodRe.MatchString(m) {
-			return fmt.Errorf("checkout_methods: %q is not an upper-case HTTP method", m)
+			return fieldErrorf("checkout_methods", "checkout_methods: %q is not an upper-case HTTP method", m)
 		}
 	}
 	if judge(h.Currency) && !cinetpay.ValidCurrency(h.Currency) {
-		return fmt.Errorf("currency: unknown currency %q (XOF, XAF, CDF, GNF or USD)", h.Currency)
+		return fieldErrorf("currency", "currency: unknown currency %q (XOF, XAF, CDF, GNF or USD)", h.Currency)
 	}
 	if h.apiOrInferred() == apiV1 {
 		if err := h.checkV1URLs(judge); err != nil {
@@ -448,21 +505,21 @@ func (h *Handler) check(resolved bool) error {
 		}
 	}
 	if judge(h.Channels) && !cinetpay.ValidChannels(h.Channels) {
-		return fmt.Errorf("channels: unknown channel %q (ALL, MOBILE_MONEY, CREDIT_CARD or WALLET)", h.Channels)
+		return fieldErrorf("channels", "channels: unknown channel %q (ALL, MOBILE_MONEY, CREDIT_CARD or WALLET)", h.Channels)
 	}
 	if judge(h.Lang) && !cinetpay.ValidLang(h.Lang) {
-		return fmt.Errorf("lang: %q is not fr or en", h.Lang)
+		return fieldErrorf("lang", "lang: %q is not fr or en", h.Lang)
 	}
 	for _, d := range []struct {
 		name string
 		v    caddy.Duration
 	}{{"timeout", h.Timeout}, {"forward_timeout", h.ForwardTimeout}} {
 		if d.v < 0 || time.Duration(d.v) > maxTimeout {
-			return fmt.Errorf("%s: must be between 0 and %s", d.name, maxTimeout)
+			return fieldErrorf(d.name, "%s: must be between 0 and %s", d.name, maxTimeout)
 		}
 	}
 	if h.RateLimit < 0 || h.RateLimit > 1000 {
-		return errors.New("rate_limit: calls per second, from 1 to 1000")
+		return fieldErrorf("rate_limit", "rate_limit: calls per second, from 1 to 1000")
 	}
 	return nil
 }
@@ -494,15 +551,16 @@ func (h *Handler) checkAPI(judge func(string) bool) error {
 	switch api {
 	case "":
 		if h.APIPassword != "" || h.Country != "" || h.Account != "" || h.IPv4Only {
-			return errors.New("fields of CinetPay's current API (api_password, country, account, ipv4_only) and of " +
-				"the legacy Checkout v2 (site_id, secret_key) are mixed: keep those of your account's API")
+			return mixErr(errors.New("fields of CinetPay's current API (api_password, country, account, ipv4_only) and of "+
+				"the legacy Checkout v2 (site_id, secret_key) are mixed: keep those of your account's API"),
+				v1Fields, v2Fields)
 		}
 		return errors.New("api_password is required (with api_key and country, for CinetPay's current API); " +
 			"a legacy Checkout v2 account sets site_id and secret_key instead")
 	case apiV1:
 		for _, f := range []struct{ name, v string }{{"site_id", h.SiteID}, {"secret_key", h.SecretKey}, {"channels", h.Channels}} {
 			if f.v != "" {
-				return fmt.Errorf("%s is a field of the legacy Checkout v2 API, not of api v1: remove it", f.name)
+				return mixErr(fmt.Errorf("%s is a field of the legacy Checkout v2 API, not of api v1: remove it", f.name), []string{f.name}, v1Fields)
 			}
 		}
 		if h.APIPassword == "" {
@@ -514,14 +572,14 @@ func (h *Handler) checkAPI(judge func(string) bool) error {
 		country := strings.ToUpper(h.Country)
 		c, ok := cinetpayv1.LookupCountry(country)
 		if judge(h.Country) && !ok {
-			return fmt.Errorf("country: %q is not a country of CinetPay's current API (%s)", h.Country,
+			return fieldErrorf("country", "country: %q is not a country of CinetPay's current API (%s)", h.Country,
 				strings.Join(cinetpayv1.CountryCodes(), ", "))
 		}
 		if ok && judge(h.Currency) && h.Currency != c.Currency {
-			return fmt.Errorf("currency: an account of %s takes %s only, not %s", country, c.Currency, h.Currency)
+			return fieldErr(fmt.Errorf("currency: an account of %s takes %s only, not %s", country, c.Currency, h.Currency), "currency", "country")
 		}
 		if judge(h.Account) && !keyIDRe.MatchString(h.Account) {
-			return errors.New("account: letters, digits, '.', '_' or '-' only, at most 64")
+			return fieldErrorf("account", "account: letters, digits, '.', '_' or '-' only, at most 64")
 		}
 	case apiV2:
 		for _, f := range []struct {
@@ -529,25 +587,25 @@ func (h *Handler) checkAPI(judge func(string) bool) error {
 			set  bool
 		}{{"api_password", h.APIPassword != ""}, {"country", h.Country != ""}, {"account", h.Account != ""}, {"ipv4_only", h.IPv4Only}} {
 			if f.set {
-				return fmt.Errorf("%s is a field of CinetPay's current API (api v1), not of the legacy api v2: remove it", f.name)
+				return mixErr(fmt.Errorf("%s is a field of CinetPay's current API (api v1), not of the legacy api v2: remove it", f.name), []string{f.name}, v2Fields)
 			}
 		}
 		if h.SiteID == "" {
 			return errors.New("site_id is required with api v2")
 		}
 		if judge(h.SiteID) && !siteIDRe.MatchString(h.SiteID) {
-			return errors.New("site_id: letters, digits, '_' or '-' only, at most 64")
+			return fieldErrorf("site_id", "site_id: letters, digits, '_' or '-' only, at most 64")
 		}
 		if h.SecretKey == "" {
 			return errors.New("secret_key is required with api v2")
 		}
 		if judge(h.SecretKey) && judge(h.APIKey) && h.SecretKey == h.APIKey {
 			// a common mix-up: with the API key as secret_key no notification ever verifies
-			return errors.New("secret_key is the same as api_key: secret_key is the Secret Key of CinetPay's back office " +
-				"(Intégrations), not the API key")
+			return fieldErr(errors.New("secret_key is the same as api_key: secret_key is the Secret Key of CinetPay's back office "+
+				"(Intégrations), not the API key"), "api_key", "secret_key")
 		}
 	default:
-		return fmt.Errorf("api: %q is not v1 or v2", h.API)
+		return fieldErrorf("api", "api: %q is not v1 or v2", h.API)
 	}
 	return nil
 }
@@ -569,8 +627,8 @@ func (h *Handler) checkV1URLs(judge func(string) bool) error {
 		{"return", base + ret + "?transaction_id=" + strings.Repeat("X", 30)},
 	} {
 		if len(u.url) > maxV1URL {
-			return fmt.Errorf("public_url and %s make a %s URL of %d characters; CinetPay's current API takes at most %d: "+
-				"shorten public_url or the %s path", u.name, u.name, len(u.url), maxV1URL, u.name)
+			return fieldErr(fmt.Errorf("public_url and %s make a %s URL of %d characters; CinetPay's current API takes at most %d: "+
+				"shorten public_url or the %s path", u.name, u.name, len(u.url), maxV1URL, u.name), "public_url", u.name)
 		}
 	}
 	return nil
@@ -835,15 +893,15 @@ func (h *Handler) checkStorage(judge func(string) bool) error {
 	case "", storageBadger:
 	case storagePostgres:
 		if h.Storage == "" {
-			return errors.New("storage postgres: a DSN is required, e.g. postgres://user:password@host:5432/db")
+			return fieldErrorf("storage", "storage postgres: a DSN is required, e.g. postgres://user:password@host:5432/db")
 		}
 		if judge(h.Storage) {
 			if _, err := storage.ParsePostgresDSN(h.Storage); err != nil {
-				return fmt.Errorf("storage postgres: %v", err)
+				return fieldErrorf("storage", "storage postgres: %v", err)
 			}
 		}
 	default:
-		return fmt.Errorf("storage_backend %q: want badger or postgres", h.StorageBackend)
+		return fieldErrorf("storage", "storage_backend %q: want badger or postgres", h.StorageBackend)
 	}
 	return nil
 }
