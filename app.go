@@ -1,6 +1,7 @@
 package caddycinetpay
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -146,6 +147,7 @@ type siteConfig struct {
 	eng           *engine.Site
 	signer        httpsig.Signer
 	forward       string
+	format        string // deliver_format
 	forwardClient *http.Client
 	publicURL     string
 	notifyURL     string
@@ -196,6 +198,7 @@ func (h *Handler) newSiteConfig() (*siteConfig, error) {
 		store:         store,
 		signer:        httpsig.Signer{KeyID: h.SigningKey.ID, Key: []byte(h.SigningKey.Key)},
 		forward:       h.Forward,
+		format:        cmp.Or(h.DeliverFormat, formatRFC9421),
 		forwardClient: newForwardClient(time.Duration(h.ForwardTimeout)),
 		publicURL:     public,
 		notifyURL:     public + h.Notify,
@@ -297,6 +300,7 @@ func (h *Handler) agreement() map[string]string {
 		"signing_key":     h.SigningKey.ID + "\x00" + h.SigningKey.Key,
 		"endpoint":        h.Endpoint,
 		"forward":         h.Forward,
+		"deliver_format":  cmp.Or(h.DeliverFormat, formatRFC9421),
 		"storage":         h.Storage,
 		"timeout":         time.Duration(h.Timeout).String(),
 		"forward_timeout": time.Duration(h.ForwardTimeout).String(),

@@ -21,6 +21,7 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
+	"github.com/caddy-cinetpay/caddy-cinetpay/httpsig"
 	"github.com/caddy-cinetpay/caddy-cinetpay/storage"
 )
 
@@ -510,16 +511,35 @@ Exit codes: 0 exported, 1 failed, 2 bad arguments.`,
 
 func keygenCommand() *cobra.Command {
 	var id string
+	var whsec bool
 	c := &cobra.Command{
-		Use:   "keygen [--id KEY_ID]",
+		Use:   "keygen [--id KEY_ID] | keygen --whsec < KEY_FILE",
 		Short: "Make a signing key for the results sent to the shop",
 		Long: `Print a new random signing key (32 bytes, base64url: 43 characters), once, as the signing_key
-line of a Caddyfile. Give the same key to the shop's verifier; keep it out of version control
-(for instance {env.SIGNING_KEY}).`,
+line of a Caddyfile, followed by a comment giving the same key in its Standard Webhooks form
+(whsec_…), the secret a shop's Standard Webhooks library takes with deliver_format
+standard-webhooks. Give the key to the shop's verifier; keep it out of version control
+(for instance {env.SIGNING_KEY}).
+
+With --whsec, read an existing key from standard input (the key alone, a trailing newline
+ignored) and print its whsec_ form only.`,
 		Args: cobra.NoArgs,
 	}
 	c.Flags().StringVar(&id, "id", "shop1", "the key id (letters, digits, '.', '_' or '-')")
+	c.Flags().BoolVar(&whsec, "whsec", false, "print the Standard Webhooks secret of the key on standard input")
 	c.RunE = run(func() error {
+		if whsec {
+			b, err := io.ReadAll(io.LimitReader(os.Stdin, 4096))
+			if err != nil {
+				return err
+			}
+			key := strings.TrimRight(string(b), "\r\n")
+			if len(key) < minSigningKeyLen {
+				return &opError{exitBadArgs, fmt.Errorf("--whsec: standard input holds %d bytes; a signing key has at least %d", len(key), minSigningKeyLen)}
+			}
+			fmt.Println(httpsig.WebhookSecret([]byte(key)))
+			return nil
+		}
 		if !keyIDRe.MatchString(id) {
 			return &opError{exitBadArgs, fmt.Errorf("--id %q: letters, digits, '.', '_' or '-', at most 64", id)}
 		}
@@ -527,7 +547,9 @@ line of a Caddyfile. Give the same key to the shop's verifier; keep it out of ve
 		if _, err := rand.Read(b); err != nil {
 			return err
 		}
-		fmt.Printf("signing_key %s %s\n", id, base64.RawURLEncoding.EncodeToString(b))
+		key := base64.RawURLEncoding.EncodeToString(b)
+		fmt.Printf("signing_key %s %s\n", id, key)
+		fmt.Printf("# with deliver_format standard-webhooks, the shop's secret: %s\n", httpsig.WebhookSecret([]byte(key)))
 		return nil
 	})
 	return c

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-cinetpay/caddy-cinetpay/httpsig"
 	"github.com/caddy-cinetpay/caddy-cinetpay/storage"
 )
 
@@ -155,8 +156,20 @@ func TestOperatorCommands(t *testing.T) {
 
 	// keygen: a key the config accepts
 	out, _ = check("keygen", "--id", "shop2")
-	if f := strings.Fields(out); len(f) != 3 || f[0] != "signing_key" || f[1] != "shop2" || len(f[2]) != 43 {
+	keyLines := strings.Split(strings.TrimSpace(out), "\n")
+	f := strings.Fields(keyLines[0])
+	if len(keyLines) != 2 || len(f) != 3 || f[0] != "signing_key" || f[1] != "shop2" || len(f[2]) != 43 {
 		t.Fatalf("keygen: %q", out)
+	}
+	// the comment's whsec_ secret is the same key, and --whsec gives it for an existing key
+	whsec := httpsig.WebhookSecret([]byte(f[2]))
+	if !strings.HasPrefix(keyLines[1], "# ") || !strings.HasSuffix(keyLines[1], " "+whsec) {
+		t.Fatalf("keygen: %q, want %s", keyLines[1], whsec)
+	}
+	cmd := exec.Command(b.bin, "cinetpay", "keygen", "--whsec")
+	cmd.Stdin = strings.NewReader(f[2] + "\n")
+	if got, err := cmd.Output(); err != nil || strings.TrimSpace(string(got)) != whsec {
+		t.Fatalf("keygen --whsec: %v %q, want %s", err, got, whsec)
 	}
 
 	// exit codes a script can trust
