@@ -84,7 +84,9 @@ var examples = []example{
 		return []string{requireTool(t, "php", "apt-get install -y php-cli"), "-S", "127.0.0.1:" + port, abs(t, "php/router.php")}
 	}},
 	{"node", func(t *testing.T, port string) []string {
-		return []string{requireTool(t, "node", "apt-get install -y nodejs"), abs(t, "node/server.js")}
+		node := requireTool(t, "node", "apt-get install -y nodejs")
+		requireNodeModules(t) // standardwebhooks, from package-lock.json
+		return []string{node, abs(t, "node/server.js")}
 	}},
 	{"python", func(t *testing.T, port string) []string {
 		return []string{requireTool(t, "python3", "apt-get install -y python3"), abs(t, "python/shop.py")}
@@ -143,12 +145,19 @@ func TestExamples(t *testing.T) {
 				t.Run("payment through Caddy", func(t *testing.T) { testPaymentThroughCaddy(t, sandboxShop, sb) })
 				t.Run("CinetPay's decimal amounts", func(t *testing.T) { testDecimalAmounts(t, sandboxShop, sb) })
 			})
+			t.Run("standard webhooks", func(t *testing.T) {
+				testStandardWebhooks(t, ex, liveShop)
+				// the same shop behind the same Caddyfile, delivering in the Standard Webhooks format
+				t.Run("through Caddy", func(t *testing.T) { testStandardWebhooksThroughCaddy(t, sandboxShop, sb, sbURL) })
+			})
+			t.Run("checkout error page", func(t *testing.T) { testCheckoutErrorPage(t, sandboxShop) })
 			t.Run("refused deliveries", func(t *testing.T) { testRefusedDeliveries(t, liveShop) })
 			t.Run("accepted signatures", func(t *testing.T) { testAcceptedSignatures(t, liveShop) })
 			t.Run("redelivery and key rotation", func(t *testing.T) { testRedeliveryAndRotation(t, liveShop) })
 			t.Run("amount mismatch", func(t *testing.T) { testMismatch(t, liveShop) })
 			t.Run("statuses", func(t *testing.T) { testStatuses(t, liveShop) })
 			t.Run("return page", func(t *testing.T) { testReturnPage(t, liveShop) })
+			t.Run("pages", func(t *testing.T) { testPages(t, liveShop) })
 			t.Run("store write failure", func(t *testing.T) { testStoreWriteFailure(t, liveShop) })
 			t.Run("concurrent deliveries", func(t *testing.T) { testConcurrentDeliveries(t, liveShop) })
 			t.Run("paid twice", func(t *testing.T) { testPaidTwice(t, liveShop) })
@@ -201,7 +210,7 @@ func shopEnv(extra ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		switch name, _, _ := strings.Cut(kv, "="); name {
-		case "SHOP_PORT", "SHOP_DATA", "SIGNING_KEYS", "ACCEPT_SANDBOX":
+		case "SHOP_PORT", "SHOP_DATA", "SIGNING_KEYS", "ACCEPT_SANDBOX", "STANDARD_WEBHOOKS_SECRET":
 		default:
 			env = append(env, kv)
 		}
@@ -230,7 +239,8 @@ func startShopWrapped(t *testing.T, ex example, acceptSandbox string, wrap func(
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = data
 	cmd.Env = shopEnv("SHOP_PORT="+port, "SHOP_DATA="+data,
-		"SIGNING_KEYS="+keyID+":"+signingKey+","+oldKeyID+":"+oldKey, "ACCEPT_SANDBOX="+acceptSandbox)
+		"SIGNING_KEYS="+keyID+":"+signingKey+","+oldKeyID+":"+oldKey, "ACCEPT_SANDBOX="+acceptSandbox,
+		"STANDARD_WEBHOOKS_SECRET="+swSecret)
 	cmd.Stdout, cmd.Stderr = s.out, s.out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting the %s shop: %v", ex.lang, err)
@@ -368,7 +378,9 @@ func startCaddy(t *testing.T, lang, shopPort, endpoint string, v2 bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := string(raw)
+	// the Caddyfile imports ../checkout-errors.caddy, relative to its own directory; given as
+	// text, it is adapted as if in the working directory
+	cfg := strings.ReplaceAll(string(raw), "import ../checkout-errors.caddy", "import "+abs(t, "checkout-errors.caddy"))
 	adminSite = v1Account
 	if v2 {
 		t.Setenv("CINETPAY_API_KEY", apiKey)
@@ -643,8 +655,8 @@ func testPaymentThroughCaddy(t *testing.T, s *shopProc, sb *sandbox.Server) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	page := string(body)
-	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `id="payment-status">ACCEPTED<`) ||
-		!strings.Contains(page, `id="order-status">paid<`) || !strings.Contains(page, id) {
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `id="payment-status" data-status="ACCEPTED">accepté<`) ||
+		!strings.Contains(page, `id="order-status" data-status="paid">payée<`) || !strings.Contains(page, id) {
 		t.Fatalf("return page: %d %s", resp.StatusCode, page)
 	}
 
@@ -981,8 +993,8 @@ func testReturnPage(t *testing.T, s *shopProc) {
 	r := r2(newResult(id), func(x *result) { x.event = "" })
 	ret := signOpts{keyID: keyID, key: signingKey, tag: httpsig.TagReturn, method: http.MethodGet}
 	code, page := s.do(t, http.MethodGet, "/cinetpay/return?transaction_id="+r.tx, r.signed(t, ret))
-	if code != http.StatusOK || !strings.Contains(page, `id="payment-status">ACCEPTED<`) ||
-		!strings.Contains(page, `id="order-status">awaiting_payment<`) {
+	if code != http.StatusOK || !strings.Contains(page, `id="payment-status" data-status="ACCEPTED">accepté<`) ||
+		!strings.Contains(page, `id="order-status" data-status="awaiting_payment">en attente de paiement<`) {
 		t.Fatalf("return page: %d %s", code, page)
 	}
 	assertUntouched(t, s, id, "a return page")
@@ -994,7 +1006,8 @@ func testReturnPage(t *testing.T, s *shopProc) {
 		"unsigned":  r.headers(),
 	} {
 		code, page := s.do(t, http.MethodGet, "/cinetpay/return?transaction_id="+r.tx, h)
-		if code != http.StatusOK || strings.Contains(page, "ACCEPTED") || !strings.Contains(page, "could not be verified") {
+		if code != http.StatusOK || strings.Contains(page, "ACCEPTED") || strings.Contains(page, "accepté") ||
+			!strings.Contains(page, `id="unverified"`) {
 			t.Errorf("%s: %d %s", name, code, page)
 		}
 	}

@@ -4,14 +4,18 @@
 //	POST /checkout           creates an order and answers the Cinetpay-* headers (Caddy starts
 //	                         the payment; this shop never talks to CinetPay)
 //	POST /cinetpay/webhook   results delivered by Caddy: verified, compared, applied once
+//	POST /cinetpay/standard-webhook  the same, delivered in the Standard Webhooks format
+//	                         (deliver_format standard-webhooks; standardwebhooks.go)
 //	GET  /cinetpay/return    the customer's return page: shows the verified status, changes nothing
 //	GET  /orders/{id}        the order as the shop holds it (JSON)
 //
 // Environment: SHOP_PORT (9000), SHOP_DATA (./data/shop-go), SIGNING_KEYS ("id:key,id2:key2"),
-// ACCEPT_SANDBOX ("1" accepts results of the CinetPay sandbox).
+// ACCEPT_SANDBOX ("1" accepts results of the CinetPay sandbox), STANDARD_WEBHOOKS_SECRET ("whsec_…",
+// for /cinetpay/standard-webhook).
 package main
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -210,6 +214,9 @@ func applyResult(d *db, r *httpsig.Result) string {
 type shop struct {
 	store       *store
 	notify, ret *httpsig.Verifier
+	// Standard Webhooks deliveries: the key of STANDARD_WEBHOOKS_SECRET (nil when unset)
+	swKey         []byte
+	acceptSandbox bool
 }
 
 // pct percent-encodes text for a Cinetpay-* header (RFC 3986 unreserved characters stay); the
@@ -274,12 +281,34 @@ func (s *shop) webhook(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintln(w, note) // 2xx: the module stops retrying this event
 }
 
-var returnPage = template.Must(template.New("return").Parse(`<!doctype html><meta charset="utf-8"><title>Payment</title>
-{{if .Err}}<h1>Payment</h1><p>The payment status could not be verified ({{.Err}}).
-Your order page shows the result once it arrives.</p>
-{{else}}<h1>Order {{.R.OrderID}}</h1>
-<p>Payment: <strong id="payment-status">{{.R.Status}}</strong> ({{.R.Amount}} {{.R.Currency}})</p>
-<p>Order: <strong id="order-status">{{if .Order}}{{.Order.Status}}{{else}}unknown{{end}}</strong></p>
+// The pages customers see, in French, readable on a phone; the codes stay in data-status.
+func pageHead(title string) string {
+	return `<!doctype html><html lang="fr"><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>` + title + `</title>
+<style>body{margin:0 auto;max-width:34rem;padding:1rem;font:16px/1.5 system-ui,sans-serif}h1{font-size:1.4rem}h1,p{overflow-wrap:anywhere}select,button{font:inherit;max-width:100%}</style>
+`
+}
+
+var words = template.FuncMap{
+	"payment": func(s string) string {
+		w := map[string]string{"ACCEPTED": "accepté", "REFUSED": "refusé", "PENDING": "en attente de confirmation",
+			"EXPIRED": "expiré", "MISMATCH": "montant différent de la commande (à vérifier)",
+			"DUPLICATE": "en double (il sera remboursé)"}[s]
+		return cmp.Or(w, "statut inconnu")
+	},
+	"order": func(s string) string {
+		w := map[string]string{"awaiting_payment": "en attente de paiement", "paid": "payée",
+			"payment_failed": "paiement non abouti"}[s]
+		return cmp.Or(w, "introuvable")
+	},
+}
+
+var returnPage = template.Must(template.New("return").Funcs(words).Parse(pageHead("Paiement") + `{{if .Err}}<h1>Paiement</h1><p id="unverified">Le statut du paiement n'a pas pu être vérifié.
+La page de votre commande affichera le résultat dès qu'il sera arrivé.</p>
+{{else}}<h1>Commande {{.R.OrderID}}</h1>
+<p>Paiement&nbsp;: <strong id="payment-status" data-status="{{.R.Status}}">{{payment .R.Status}}</strong> ({{.R.Amount}} {{.R.Currency}})</p>
+{{$s := "unknown"}}{{if .Order}}{{$s = .Order.Status}}{{end -}}
+<p>Commande&nbsp;: <strong id="order-status" data-status="{{$s}}">{{order $s}}</strong></p>
 {{end}}`))
 
 func (s *shop) returnPage(w http.ResponseWriter, r *http.Request) {
@@ -292,15 +321,17 @@ func (s *shop) returnPage(w http.ResponseWriter, r *http.Request) {
 	if data.Err == nil {
 		data.Order, data.Err = s.store.order(data.R.OrderID)
 	}
+	if data.Err != nil {
+		log.Printf("return page not verified: %v", data.Err)
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	_ = returnPage.Execute(w, data)
 }
 
-var home = template.Must(template.New("home").Parse(`<!doctype html><meta charset="utf-8"><title>Shop</title>
-<h1>Shop (Go)</h1>
-<form method="post" action="/checkout"><select name="product">{{range $k, $p := .}}<option value="{{$k}}">{{$p.Name}} — {{$p.Amount}} XOF</option>{{end}}</select>
-<button>Pay with CinetPay</button></form>
+var home = template.Must(template.New("home").Parse(pageHead("Boutique") + `<h1>Boutique (Go)</h1>
+<form method="post" action="/checkout"><p><select name="product" aria-label="Produit">{{range $k, $p := .}}<option value="{{$k}}">{{$p.Name}} — {{$p.Amount}} XOF</option>{{end}}</select></p>
+<p><button>Payer avec CinetPay</button></p></form>
 `))
 
 func (s *shop) order(w http.ResponseWriter, r *http.Request) {
@@ -355,10 +386,15 @@ func main() {
 		notify: &httpsig.Verifier{Keys: keys, Tag: httpsig.TagNotify, AcceptSandbox: sandbox},
 		ret:    &httpsig.Verifier{Keys: keys, Tag: httpsig.TagReturn, AcceptSandbox: sandbox},
 	}
+	if s.swKey, err = swSecret(os.Getenv("STANDARD_WEBHOOKS_SECRET")); err != nil {
+		log.Fatal(err)
+	}
+	s.acceptSandbox = sandbox
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { _ = home.Execute(w, products) })
 	mux.HandleFunc("POST /checkout", s.checkout)
 	mux.HandleFunc("POST /cinetpay/webhook", s.webhook)
+	mux.HandleFunc("POST /cinetpay/standard-webhook", s.standardWebhook)
 	mux.HandleFunc("GET /cinetpay/return", s.returnPage)
 	mux.HandleFunc("GET /orders/{id}", s.order)
 	addr := "127.0.0.1:" + port

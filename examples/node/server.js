@@ -3,24 +3,28 @@
 //   POST /checkout           creates an order and answers the Cinetpay-* headers (Caddy starts
 //                            the payment; this shop never talks to CinetPay)
 //   POST /cinetpay/webhook   results delivered by Caddy: verified, compared, applied once
+//   POST /cinetpay/standard-webhook  the same, delivered in the Standard Webhooks format
+//                            (deliver_format standard-webhooks), verified by the npm package
 //   GET  /cinetpay/return    the customer's return page: shows the verified status, changes nothing
 //   GET  /orders/<id>        the order as the shop holds it (JSON)
 //
 // Environment: SHOP_PORT (9000), SHOP_DATA (./data/shop-node), SIGNING_KEYS ("id:key,id2:key2"),
-// ACCEPT_SANDBOX ("1" accepts results of the CinetPay sandbox).
+// ACCEPT_SANDBOX ("1" accepts results of the CinetPay sandbox), STANDARD_WEBHOOKS_SECRET ("whsec_…",
+// for /cinetpay/standard-webhook). Run `npm ci` here first (package.json: standardwebhooks).
 'use strict';
 
 const http = require('node:http');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
+const { Webhook } = require('standardwebhooks'); // the official Standard Webhooks library
 
 const PORT = Number(process.env.SHOP_PORT || 9000);
 const DATA = process.env.SHOP_DATA || 'data/shop-node';
 const STORE = path.join(DATA, 'orders.json');
 const ACCEPT_SANDBOX = process.env.ACCEPT_SANDBOX === '1';
 const KEYS = parseKeys(process.env.SIGNING_KEYS || '');
-const SKEW = 60; // seconds of clock skew allowed on created and expires
+const SW = process.env.STANDARD_WEBHOOKS_SECRET ? new Webhook(process.env.STANDARD_WEBHOOKS_SECRET) : null;
 
 const PRODUCTS = {
   wax: { name: 'Tissu wax — édition spéciale', amount: 5000 },
@@ -40,190 +44,15 @@ function parseKeys(s) {
   return keys;
 }
 
-// ---- Signature verification (README, "2. Deliveries": RFC 9421, hmac-sha256, label "cinetpay") ----------------
+// ---- Signature verification (README, "2. Deliveries"): the verifier of verifiers/node -------------
 
-// parseDictionary parses an RFC 8941 dictionary (as Signature-Input and Signature are) into a
-// Map of key → { list?: [{item, params}], item?, params }. Items are { type, value }.
-function parseDictionary(s) {
-  let i = 0;
-  const fail = (what) => { throw new Error(`malformed structured field: ${what} at ${i}`); };
-  const skip = (chars) => { while (i < s.length && chars.includes(s[i])) i++; };
-  const key = () => {
-    const m = /^[a-z*][a-z0-9_\-.*]*/.exec(s.slice(i));
-    if (!m) fail('bad key');
-    i += m[0].length;
-    return m[0];
-  };
-  const bareItem = () => {
-    const c = s[i] || '';
-    let m;
-    if (c === '"') {
-      let v = '';
-      for (i++; i < s.length; i++) {
-        if (s[i] === '"') { i++; return { type: 'string', value: v }; }
-        if (s[i] === '\\') {
-          i++;
-          if (s[i] !== '"' && s[i] !== '\\') fail('bad escape');
-        } else if (s[i] < ' ' || s[i] > '~') fail('bad string character');
-        v += s[i];
-      }
-      fail('unterminated string');
-    }
-    if ((m = /^-?(\d+)(?:(\.)(\d*))?/.exec(s.slice(i))) && (c === '-' || (c >= '0' && c <= '9'))) {
-      i += m[0].length;
-      if (m[2] === undefined) {
-        if (m[1].length > 15) fail('integer too long');
-        return { type: 'integer', value: Number(m[0]) };
-      }
-      if (m[1].length > 12 || m[3].length < 1 || m[3].length > 3) fail('bad decimal');
-      return { type: 'decimal', value: m[0] };
-    }
-    if (c === ':') {
-      const end = s.indexOf(':', i + 1);
-      const b64 = end < 0 ? '' : s.slice(i + 1, end);
-      if (end < 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 !== 0) fail('bad byte sequence');
-      i = end + 1;
-      return { type: 'bytes', value: Buffer.from(b64, 'base64') };
-    }
-    if (c === '?' && (s[i + 1] === '0' || s[i + 1] === '1')) {
-      i += 2;
-      return { type: 'boolean', value: s[i - 1] === '1' };
-    }
-    if ((m = /^[A-Za-z*][A-Za-z0-9!#$%&'*+\-.^_`|~:/]*/.exec(s.slice(i)))) {
-      i += m[0].length;
-      return { type: 'token', value: m[0] };
-    }
-    return fail('bad item');
-  };
-  const params = () => {
-    const p = new Map(); // a repeated key keeps its first position and its last value
-    while (s[i] === ';') {
-      i++;
-      skip(' ');
-      const k = key();
-      let v = { type: 'boolean', value: true };
-      if (s[i] === '=') { i++; v = bareItem(); }
-      p.set(k, v);
-    }
-    return p;
-  };
-  const out = new Map();
-  skip(' ');
-  while (i < s.length) {
-    const k = key();
-    const member = {};
-    if (s[i] === '=' && s[i + 1] === '(') {
-      i += 2;
-      member.list = [];
-      for (;;) {
-        skip(' ');
-        if (s[i] === ')') { i++; break; }
-        if (i >= s.length) fail('unterminated inner list');
-        member.list.push({ item: bareItem(), params: params() });
-        if (s[i] !== ' ' && s[i] !== ')') fail("expected ' ' or ')'");
-      }
-    } else if (s[i] === '=') {
-      i++;
-      member.item = bareItem();
-    } else {
-      member.item = { type: 'boolean', value: true };
-    }
-    member.params = params();
-    out.set(k, member);
-    skip(' \t');
-    if (i >= s.length) break;
-    if (s[i] !== ',') fail("expected ','");
-    i++;
-    skip(' \t');
-    if (i >= s.length) fail("trailing ','");
-  }
-  return out;
-}
+const verifier = require('../../verifiers/node');
 
-function serializeItem({ type, value }) {
-  switch (type) {
-    case 'string': return `"${value.replace(/[\\"]/g, '\\$&')}"`;
-    case 'integer': return String(value);
-    case 'bytes': return `:${value.toString('base64')}:`;
-    case 'boolean': return value ? '?1' : '?0';
-    default: return value; // token, decimal: as written
-  }
-}
-
-function serializeParams(params) {
-  let out = '';
-  for (const [k, v] of params) out += v.type === 'boolean' && v.value ? `;${k}` : `;${k}=${serializeItem(v)}`;
-  return out;
-}
-
-// verify checks the "cinetpay" signature of a request and returns its verified Cinetpay-* values.
-// headers is req.headersDistinct (lower-case name → array of lines). Throws with the reason.
-function verify(method, headers, tag, now = Math.floor(Date.now() / 1000)) {
-  const field = (name) => (headers[name] || []).join(', ');
-  if (!headers['signature-input'] || !headers.signature) throw new Error('no Signature-Input or Signature');
-  const input = parseDictionary(field('signature-input')).get('cinetpay');
-  const sig = parseDictionary(field('signature')).get('cinetpay');
-  if (!input || !sig) throw new Error('no "cinetpay" signature');
-  if (!input.list) throw new Error('Signature-Input cinetpay is not an inner list');
-  if (sig.list || sig.item.type !== 'bytes') throw new Error('Signature cinetpay is not a byte sequence');
-
-  const want = { created: 'integer', expires: 'integer', keyid: 'string', alg: 'string', nonce: 'string', tag: 'string' };
-  const p = {};
-  for (const [k, v] of input.params) {
-    if (!Object.hasOwn(want, k)) continue;
-    if (v.type !== want[k]) throw new Error(`${k} is not a ${want[k]}`);
-    p[k] = v.value;
-  }
-  // the algorithm is never taken from the message: it is HMAC-SHA256, and any other alg is refused
-  if (p.alg !== undefined && p.alg !== 'hmac-sha256') throw new Error(`alg ${p.alg} refused`);
-  if (p.tag !== tag) throw new Error(`tag ${p.tag}, want ${tag}`);
-  const key = KEYS.get(p.keyid);
-  if (!key) throw new Error(`unknown keyid ${p.keyid}`);
-  if (p.created === undefined || p.expires === undefined) throw new Error('created and expires are required');
-  if (p.created > now + SKEW) throw new Error('created in the future');
-  if (now >= p.expires + SKEW) throw new Error('expired');
-
-  // the signature base of RFC 9421 §2.5, over the covered components as listed
-  const covered = new Map(); // component → value
-  let base = '';
-  for (const { item, params } of input.list) {
-    const name = item.value;
-    if (item.type !== 'string' || params.size > 0 || !name || name !== name.toLowerCase() ||
-        name === '@signature-params' || covered.has(name)) throw new Error(`bad component ${name}`);
-    let value;
-    if (name === '@method') value = method;
-    else if (name.startsWith('@')) throw new Error(`component ${name} not supported`);
-    else if (!Object.hasOwn(headers, name)) throw new Error(`covered header ${name} missing`);
-    else value = headers[name].map((l) => l.replace(/^[ \t]+|[ \t]+$/g, '')).join(', ');
-    if (!/^[\x20-\x7e]*$/.test(value)) throw new Error(`header ${name} is not printable ASCII`);
-    covered.set(name, value);
-    base += `${serializeItem(item)}: ${value}\n`;
-  }
-  const required = ['@method', 'cinetpay-transaction-id', 'cinetpay-order-id', 'cinetpay-status',
-    'cinetpay-amount', 'cinetpay-currency', 'cinetpay-environment'];
-  if (tag === 'cinetpay-notify') required.push('cinetpay-event-id');
-  for (const c of required) if (!covered.has(c)) throw new Error(`${c} is not covered`);
-  for (const name of Object.keys(headers)) {
-    if (name.replace(/_/g, '-').startsWith('cinetpay-') && !covered.has(name)) throw new Error(`header ${name} is not covered`);
-  }
-  const list = input.list.map(({ item, params }) => serializeItem(item) + serializeParams(params)).join(' ');
-  base += `"@signature-params": (${list})${serializeParams(input.params)}`;
-
-  const mac = crypto.createHmac('sha256', key).update(base, 'latin1').digest();
-  if (mac.length !== sig.item.value.length || !crypto.timingSafeEqual(mac, sig.item.value)) {
-    throw new Error('signature does not match');
-  }
-  const v = (name) => covered.get(name) || '';
-  const res = {
-    transactionId: v('cinetpay-transaction-id'), orderId: v('cinetpay-order-id'), status: v('cinetpay-status'),
-    amount: v('cinetpay-amount'), currency: v('cinetpay-currency'), environment: v('cinetpay-environment'),
-    eventId: v('cinetpay-event-id'), keyid: p.keyid,
-  };
-  if (res.environment !== 'live' && !(res.environment === 'sandbox' && ACCEPT_SANDBOX)) {
-    throw new Error(`environment ${res.environment} refused`);
-  }
-  if (tag === 'cinetpay-notify' && !res.eventId) throw new Error('empty event id');
-  return res;
+// verify checks the "cinetpay" signature of a request (headers: req.headersDistinct) with the keys
+// of SIGNING_KEYS and returns its verified values (orderId, status, amount, currency,
+// transactionId, eventId, …). Throws a VerificationError with the reason.
+function verify(method, headers, tag) {
+  return verifier.verify(method, headers, KEYS, tag, { acceptSandbox: ACCEPT_SANDBOX });
 }
 
 // ---- Store: one JSON file, replaced atomically ---------------------------------------------------
@@ -366,28 +195,69 @@ function webhook(req, res) {
   return send(res, 200, `${note}\n`); // 2xx: the module stops retrying this event
 }
 
+// standardWebhook receives deliveries in the Standard Webhooks format (README.md, "Standard
+// Webhooks"): the library checks webhook-signature over the raw body and webhook-timestamp (5
+// minutes either way); the result is then refused, compared and applied once like the webhook's.
+function standardWebhook(req, res) {
+  if (!SW) return send(res, 503, 'STANDARD_WEBHOOKS_SECRET is not set: Standard Webhooks deliveries cannot be verified\n');
+  const chunks = [];
+  let size = 0;
+  req.on('data', (c) => { chunks.push(c); if ((size += c.length) > 65536) req.destroy(); });
+  req.on('end', () => {
+    let r;
+    try {
+      const { type, data: d = {} } = SW.verify(Buffer.concat(chunks), req.headers) || {};
+      if (!d.event_id || type !== `payment.${String(d.status).toLowerCase()}`) throw new Error('not a payment result');
+      if (d.environment !== 'live' && !(d.environment === 'sandbox' && ACCEPT_SANDBOX)) throw new Error(`environment ${d.environment} refused`);
+      r = { transactionId: d.transaction_id, orderId: d.order_id, status: d.status, amount: d.amount,
+        currency: d.currency, environment: d.environment, eventId: d.event_id };
+    } catch (e) {
+      console.error(`standard webhook refused: ${e.message}`);
+      return send(res, 401, `refused: ${e.message}\n`);
+    }
+    try {
+      const note = update((db) => applyResult(db, r));
+      console.log(`standard webhook ${r.eventId} ${r.orderId} ${r.status}: ${note}`);
+      return send(res, 200, `${note}\n`); // 2xx: the module stops retrying this event
+    } catch (e) {
+      console.error(e);
+      return send(res, 500, 'internal error\n'); // the module retries
+    }
+  });
+}
+
+// The pages customers see, in French, readable on a phone; the codes stay in data-status.
+const page = (title, body) => `<!doctype html><html lang="fr"><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>${title}</title>
+<style>body{margin:0 auto;max-width:34rem;padding:1rem;font:16px/1.5 system-ui,sans-serif}h1{font-size:1.4rem}h1,p{overflow-wrap:anywhere}select,button{font:inherit;max-width:100%}</style>
+${body}
+`;
+const PAYMENT_WORDS = { ACCEPTED: 'accepté', REFUSED: 'refusé', PENDING: 'en attente de confirmation', EXPIRED: 'expiré',
+  MISMATCH: 'montant différent de la commande (à vérifier)', DUPLICATE: 'en double (il sera remboursé)' };
+const ORDER_WORDS = { awaiting_payment: 'en attente de paiement', paid: 'payée', payment_failed: 'paiement non abouti' };
+
 function returnPage(req, res) {
   let html;
   try {
     const r = verify(req.method, req.headersDistinct, 'cinetpay-return');
     const order = load().orders[r.orderId];
-    html = `<h1>Order ${esc(r.orderId)}</h1>
-<p>Payment: <strong id="payment-status">${esc(r.status)}</strong> (${esc(r.amount)} ${esc(r.currency)})</p>
-<p>Order: <strong id="order-status">${order ? esc(order.status) : 'unknown'}</strong></p>`;
+    const os = order ? order.status : 'unknown';
+    html = `<h1>Commande ${esc(r.orderId)}</h1>
+<p>Paiement&nbsp;: <strong id="payment-status" data-status="${esc(r.status)}">${PAYMENT_WORDS[r.status] || 'statut inconnu'}</strong> (${esc(r.amount)} ${esc(r.currency)})</p>
+<p>Commande&nbsp;: <strong id="order-status" data-status="${esc(os)}">${ORDER_WORDS[os] || 'introuvable'}</strong></p>`;
   } catch (e) {
-    html = `<h1>Payment</h1><p>The payment status could not be verified (${esc(e.message)}).
-Your order page shows the result once it arrives.</p>`;
+    console.error(`return page not verified: ${e.message}`);
+    html = `<h1>Paiement</h1><p id="unverified">Le statut du paiement n'a pas pu être vérifié.
+La page de votre commande affichera le résultat dès qu'il sera arrivé.</p>`;
   }
-  return send(res, 200, `<!doctype html><meta charset="utf-8"><title>Payment</title>\n${html}\n`, 'text/html; charset=utf-8');
+  return send(res, 200, page('Paiement', html), 'text/html; charset=utf-8');
 }
 
-const HOME = `<!doctype html><meta charset="utf-8"><title>Shop</title>
-<h1>Shop (Node)</h1>
+const HOME = page('Boutique', `<h1>Boutique (Node)</h1>
 <form method="post" action="/checkout">
-<select name="product">${Object.entries(PRODUCTS).map(([k, p]) => `<option value="${k}">${esc(p.name)} — ${p.amount} XOF</option>`).join('')}</select>
-<button>Pay with CinetPay</button>
-</form>
-`;
+<p><select name="product" aria-label="Produit">${Object.entries(PRODUCTS).map(([k, p]) => `<option value="${k}">${esc(p.name)} — ${p.amount} XOF</option>`).join('')}</select></p>
+<p><button>Payer avec CinetPay</button></p>
+</form>`);
 
 fs.mkdirSync(DATA, { recursive: true });
 http.createServer((req, res) => {
@@ -408,6 +278,7 @@ http.createServer((req, res) => {
       });
     }
     if (url.pathname === '/cinetpay/webhook' && req.method === 'POST') return webhook(req, res);
+    if (url.pathname === '/cinetpay/standard-webhook' && req.method === 'POST') return standardWebhook(req, res);
     if (url.pathname === '/cinetpay/return' && req.method === 'GET') return returnPage(req, res);
     if (order && req.method === 'GET') {
       const o = load().orders[order[1]];

@@ -7,14 +7,16 @@
 //   POST /checkout           creates an order and answers the Cinetpay-* headers (Caddy starts
 //                            the payment; this shop never talks to CinetPay)
 //   POST /cinetpay/webhook   results delivered by Caddy: verified, compared, applied once
+//   POST /cinetpay/standard-webhook  the same, delivered in the Standard Webhooks format
+//                            (deliver_format standard-webhooks)
 //   GET  /cinetpay/return    the customer's return page: shows the verified status, changes nothing
 //   GET  /orders/<id>        the order as the shop holds it (JSON)
 //
 // Environment: SHOP_DATA (./data/shop-php), SIGNING_KEYS ("id:key,id2:key2"), ACCEPT_SANDBOX ("1"
-// accepts results of the CinetPay sandbox). SHOP_PORT is the port given to php -S.
+// accepts results of the CinetPay sandbox), STANDARD_WEBHOOKS_SECRET ("whsec_…", for
+// /cinetpay/standard-webhook). SHOP_PORT is the port given to php -S.
 declare(strict_types=1);
 
-const SKEW = 60; // seconds of clock skew allowed on created and expires
 const PRODUCTS = [
     'wax' => ['Tissu wax — édition spéciale', 5000],
     'attieke' => ['Attiéké, 1 kg', 1500],
@@ -47,281 +49,54 @@ function signing_keys(): array
     return $keys;
 }
 
-// ---- Signature verification (README, "2. Deliveries": RFC 9421, hmac-sha256, label "cinetpay") ------------------
+// ---- Signature verification (README, "2. Deliveries"): the verifier of verifiers/php -------------
 
-// Parses an RFC 8941 dictionary, as Signature-Input and Signature are. Items are
-// ['t' => type, 'v' => value] (types string, token, integer, decimal, bytes, boolean); a member is
-// ['list' => [[item, params], ...]] or ['item' => item], with 'params' => [key => item].
-function sf_dictionary(string $s): array
-{
-    $i = 0;
-    $n = strlen($s);
-    $fail = function (string $what) use (&$i): never {
-        throw new UnexpectedValueException("malformed structured field: $what at $i");
-    };
-    $skip = function (string $chars) use ($s, $n, &$i): void {
-        while ($i < $n && strpos($chars, $s[$i]) !== false) {
-            $i++;
-        }
-    };
-    $match = function (string $re) use ($s, &$i): ?string {
-        return preg_match($re . 'A', $s, $m, 0, $i) ? $m[0] : null;
-    };
-    $key = function () use ($match, $fail, &$i): string {
-        $k = $match('/[a-z*][a-z0-9_\-.*]*/') ?? $fail('bad key');
-        $i += strlen($k);
-        return $k;
-    };
-    $item = function () use ($s, $n, $match, $fail, &$i): array {
-        $c = $s[$i] ?? '';
-        if ($c === '"') {
-            $v = '';
-            for ($i++; $i < $n; $i++) {
-                if ($s[$i] === '"') {
-                    $i++;
-                    return ['t' => 'string', 'v' => $v];
-                }
-                if ($s[$i] === '\\') {
-                    $i++;
-                    if (($s[$i] ?? '') !== '"' && ($s[$i] ?? '') !== '\\') {
-                        $fail('bad escape');
-                    }
-                } elseif (ord($s[$i]) < 0x20 || ord($s[$i]) > 0x7e) {
-                    $fail('bad string character');
-                }
-                $v .= $s[$i];
-            }
-            $fail('unterminated string');
-        }
-        if ($c !== '' && strpos('-0123456789', $c) !== false) {
-            $num = $match('/-?[0-9]+(\.[0-9]*)?/') ?? $fail('bad number');
-            $i += strlen($num);
-            [$int, $frac] = array_pad(explode('.', ltrim($num, '-'), 2), 2, null);
-            if ($frac === null) {
-                return strlen($int) <= 15 ? ['t' => 'integer', 'v' => (int)$num] : $fail('integer too long');
-            }
-            if (strlen($int) > 12 || strlen($frac) < 1 || strlen($frac) > 3) {
-                $fail('bad decimal');
-            }
-            return ['t' => 'decimal', 'v' => $num];
-        }
-        if ($c === ':') {
-            $end = strpos($s, ':', $i + 1);
-            $b64 = $end === false ? '' : substr($s, $i + 1, $end - $i - 1);
-            if ($end === false || !preg_match('~^[A-Za-z0-9+/]*={0,2}$~', $b64) || strlen($b64) % 4) {
-                $fail('bad byte sequence');
-            }
-            $i = $end + 1;
-            return ['t' => 'bytes', 'v' => (string)base64_decode($b64, true)];
-        }
-        if ($c === '?' && in_array($s[$i + 1] ?? '', ['0', '1'], true)) {
-            $i += 2;
-            return ['t' => 'boolean', 'v' => $s[$i - 1] === '1'];
-        }
-        $tok = $match('~[A-Za-z*][A-Za-z0-9!#$%&\'*+\-.^_`|\~:/]*~') ?? $fail('bad item');
-        $i += strlen($tok);
-        return ['t' => 'token', 'v' => $tok];
-    };
-    $params = function () use ($s, $key, $item, $skip, &$i): array {
-        $p = []; // a repeated key keeps its first position and its last value
-        while (($s[$i] ?? '') === ';') {
-            $i++;
-            $skip(' ');
-            $k = $key();
-            $v = ['t' => 'boolean', 'v' => true];
-            if (($s[$i] ?? '') === '=') {
-                $i++;
-                $v = $item();
-            }
-            $p[$k] = $v;
-        }
-        return $p;
-    };
+require_once __DIR__ . '/../../verifiers/php/src/verifier.php';
 
-    $out = [];
-    $skip(' ');
-    while ($i < $n) {
-        $k = $key();
-        if (substr($s, $i, 2) === '=(') {
-            $i += 2;
-            $m = ['list' => []];
-            while (true) {
-                $skip(' ');
-                if (($s[$i] ?? '') === ')') {
-                    $i++;
-                    break;
-                }
-                if ($i >= $n) {
-                    $fail('unterminated inner list');
-                }
-                $m['list'][] = [$item(), $params()];
-                if (!in_array($s[$i] ?? '', [' ', ')'], true)) {
-                    $fail("expected ' ' or ')'");
-                }
-            }
-        } elseif (($s[$i] ?? '') === '=') {
-            $i++;
-            $m = ['item' => $item()];
-        } else {
-            $m = ['item' => ['t' => 'boolean', 'v' => true]];
-        }
-        $m['params'] = $params();
-        $out[$k] = $m;
-        $skip(" \t");
-        if ($i >= $n) {
-            break;
-        }
-        if ($s[$i] !== ',') {
-            $fail("expected ','");
-        }
-        $i++;
-        $skip(" \t");
-        if ($i >= $n) {
-            $fail("trailing ','");
-        }
-    }
-    return $out;
-}
-
-function sf_item(array $it): string
-{
-    return match ($it['t']) {
-        'string' => '"' . addcslashes($it['v'], '"\\') . '"',
-        'integer' => (string)$it['v'],
-        'bytes' => ':' . base64_encode($it['v']) . ':',
-        'boolean' => $it['v'] ? '?1' : '?0',
-        default => $it['v'], // token, decimal: as written
-    };
-}
-
-function sf_params(array $params): string
-{
-    $out = '';
-    foreach ($params as $k => $v) {
-        $out .= ($v['t'] === 'boolean' && $v['v']) ? ";$k" : ";$k=" . sf_item($v);
-    }
-    return $out;
-}
-
-// Checks the "cinetpay" signature of this request and returns its verified Cinetpay-* values
-// (lower-case name => value). Throws UnexpectedValueException with the reason.
-//
-// PHP hands request headers over in $_SERVER as HTTP_<NAME>, upper-cased with '-' turned into '_':
-// "Cinetpay-Order-Id" is $_SERVER['HTTP_CINETPAY_ORDER_ID']. "Cinetpay_Order_Id" lands on the same
-// key (the last one sent wins), so a covered component's value is read from that key, and a header
-// spelled with '_' (visible through getallheaders()) is refused; Caddy strips both spellings from
-// requests it forwards. Repeated lines of one header arrive already joined with ", ".
+// Checks the "cinetpay" signature of this request with CaddyCinetpay\Verifier\verify_request (the
+// headers from $_SERVER, and getallheaders() to refuse the Cinetpay_* spellings PHP folds into the
+// same keys) and returns its verified Cinetpay-* values by lower-case header name, as apply_result
+// reads them. Throws UnexpectedValueException (a CaddyCinetpay\Verifier\VerificationError) with
+// the reason.
 function verify_signature(string $tag, array $keys, bool $acceptSandbox, ?int $now = null): array
 {
-    $now ??= time();
-    $server = fn(string $name): ?string => $_SERVER['HTTP_' . strtoupper(str_replace('-', '_', $name))] ?? null;
-    $input = $server('signature-input');
-    $sig = $server('signature');
-    if ($input === null || $sig === null) {
-        throw new UnexpectedValueException('no Signature-Input or Signature');
-    }
-    $in = sf_dictionary($input)['cinetpay'] ?? null;
-    $sig = sf_dictionary($sig)['cinetpay'] ?? null;
-    if ($in === null || $sig === null) {
-        throw new UnexpectedValueException('no "cinetpay" signature');
-    }
-    if (!isset($in['list'])) {
-        throw new UnexpectedValueException('Signature-Input cinetpay is not an inner list');
-    }
-    if (!isset($sig['item']) || $sig['item']['t'] !== 'bytes') {
-        throw new UnexpectedValueException('Signature cinetpay is not a byte sequence');
-    }
+    $r = CaddyCinetpay\Verifier\verify_request($keys, $tag, $acceptSandbox, $now);
+    return ['cinetpay-transaction-id' => $r->transactionId, 'cinetpay-order-id' => $r->orderId,
+        'cinetpay-status' => $r->status, 'cinetpay-amount' => $r->amount, 'cinetpay-currency' => $r->currency,
+        'cinetpay-payment-method' => $r->paymentMethod, 'cinetpay-operator-id' => $r->operatorId,
+        'cinetpay-payment-date' => $r->paymentDate, 'cinetpay-environment' => $r->environment,
+        'cinetpay-event-id' => $r->eventId];
+}
 
-    $types = ['created' => 'integer', 'expires' => 'integer', 'keyid' => 'string', 'alg' => 'string',
-        'nonce' => 'string', 'tag' => 'string'];
-    $p = [];
-    foreach ($in['params'] as $k => $v) {
-        if (isset($types[$k])) {
-            if ($v['t'] !== $types[$k]) {
-                throw new UnexpectedValueException("$k is not a {$types[$k]}");
-            }
-            $p[$k] = $v['v'];
-        }
-    }
-    // the algorithm is never taken from the message: it is HMAC-SHA256, and any other alg is refused
-    if (($p['alg'] ?? 'hmac-sha256') !== 'hmac-sha256') {
-        throw new UnexpectedValueException("alg {$p['alg']} refused");
-    }
-    if (($p['tag'] ?? null) !== $tag) {
-        throw new UnexpectedValueException('tag ' . ($p['tag'] ?? '') . ", want $tag");
-    }
-    $key = $keys[$p['keyid'] ?? ''] ?? null;
-    if ($key === null) {
-        throw new UnexpectedValueException('unknown keyid ' . ($p['keyid'] ?? ''));
-    }
-    if (!isset($p['created'], $p['expires'])) {
-        throw new UnexpectedValueException('created and expires are required');
-    }
-    if ($p['created'] > $now + SKEW) {
-        throw new UnexpectedValueException('created in the future');
-    }
-    if ($now >= $p['expires'] + SKEW) {
-        throw new UnexpectedValueException('expired');
-    }
+// ---- Standard Webhooks (README.md, "Standard Webhooks") --------------------------------------------
 
-    // the signature base of RFC 9421 §2.5, over the covered components as listed
-    $covered = [];
-    $base = '';
-    foreach ($in['list'] as [$it, $itParams]) {
-        $name = $it['v'];
-        if ($it['t'] !== 'string' || $itParams || $name === '' || $name !== strtolower($name)
-            || $name === '@signature-params' || isset($covered[$name])) {
-            throw new UnexpectedValueException("bad component $name");
-        }
-        if ($name === '@method') {
-            $value = $_SERVER['REQUEST_METHOD'];
-        } elseif ($name[0] === '@') {
-            throw new UnexpectedValueException("component $name not supported");
-        } elseif (($value = $server($name)) === null) {
-            throw new UnexpectedValueException("covered header $name missing");
-        }
-        $value = trim($value, " \t");
-        if (!preg_match('/^[\x20-\x7e]*$/', $value)) {
-            throw new UnexpectedValueException("header $name is not printable ASCII");
-        }
-        $covered[$name] = $value;
-        $base .= sf_item($it) . ": $value\n";
+// Checks a Standard Webhooks delivery as Webhook::verify of the official library
+// (standard-webhooks/standard-webhooks) does, and returns its body decoded: webhook-timestamp
+// within 5 minutes of now either way, and one of the space-separated "v1,<base64>" signatures
+// equal (hash_equals) to HMAC-SHA256("<webhook-id>.<webhook-timestamp>.<body>") with the key of
+// the whsec_ secret. Throws UnexpectedValueException with the reason.
+function verify_standard_webhook(string $secret, string $body, ?int $now = null): array
+{
+    $key = base64_decode(preg_replace('/^whsec_/', '', $secret), true);
+    if ($key === false || $key === '') {
+        throw new RuntimeException('STANDARD_WEBHOOKS_SECRET: expected whsec_ and the key in base64');
     }
-    $required = ['@method', 'cinetpay-transaction-id', 'cinetpay-order-id', 'cinetpay-status',
-        'cinetpay-amount', 'cinetpay-currency', 'cinetpay-environment'];
-    if ($tag === 'cinetpay-notify') {
-        $required[] = 'cinetpay-event-id';
+    [$id, $ts, $sigs] = [$_SERVER['HTTP_WEBHOOK_ID'] ?? '', $_SERVER['HTTP_WEBHOOK_TIMESTAMP'] ?? '', $_SERVER['HTTP_WEBHOOK_SIGNATURE'] ?? ''];
+    if ($id === '' || $ts === '' || $sigs === '') {
+        throw new UnexpectedValueException('missing webhook-id, webhook-timestamp or webhook-signature');
     }
-    foreach ($required as $c) {
-        if (!isset($covered[$c])) {
-            throw new UnexpectedValueException("$c is not covered");
+    if (!preg_match('/^[0-9]{1,18}$/', $ts) || abs(($now ?? time()) - (int)$ts) > 300) {
+        throw new UnexpectedValueException('webhook-timestamp invalid, too old or too new');
+    }
+    $want = base64_encode(hash_hmac('sha256', $id . '.' . (int)$ts . '.' . $body, $key, true));
+    foreach (explode(' ', $sigs) as $versioned) {
+        [$version, $sig] = array_pad(explode(',', $versioned, 2), 2, '');
+        if ($version === 'v1' && hash_equals($want, $sig)) {
+            $payload = json_decode($body, true);
+            return is_array($payload) ? $payload : throw new UnexpectedValueException('body is not a JSON object');
         }
     }
-    foreach (array_keys($_SERVER) as $k) {
-        $name = strtolower(str_replace('_', '-', substr((string)$k, 5)));
-        if (str_starts_with((string)$k, 'HTTP_CINETPAY_') && !isset($covered[$name])) {
-            throw new UnexpectedValueException("header $name is not covered");
-        }
-    }
-    foreach (function_exists('getallheaders') ? array_keys(getallheaders()) : [] as $raw) {
-        if (str_contains($raw, '_') && str_starts_with(strtolower(str_replace('_', '-', $raw)), 'cinetpay-')) {
-            throw new UnexpectedValueException("header $raw is not covered");
-        }
-    }
-    $list = implode(' ', array_map(fn($c) => sf_item($c[0]) . sf_params($c[1]), $in['list']));
-    $base .= "\"@signature-params\": ($list)" . sf_params($in['params']);
-
-    if (!hash_equals(hash_hmac('sha256', $base, $key, true), $sig['item']['v'])) {
-        throw new UnexpectedValueException('signature does not match');
-    }
-    $env = $covered['cinetpay-environment'];
-    if ($env !== 'live' && !($env === 'sandbox' && $acceptSandbox)) {
-        throw new UnexpectedValueException("environment $env refused");
-    }
-    if ($tag === 'cinetpay-notify' && $covered['cinetpay-event-id'] === '') {
-        throw new UnexpectedValueException('empty event id');
-    }
-    return $covered;
+    throw new UnexpectedValueException('no matching signature');
 }
 
 // ---- Store: one JSON file, changed under flock and replaced atomically -------------------------
@@ -507,21 +282,73 @@ function webhook(): void
     send(200, "$note\n"); // 2xx: the module stops retrying this event
 }
 
+// POST /cinetpay/standard-webhook: a delivery in the Standard Webhooks format, verified, then
+// refused, compared and applied once like the webhook's signed headers, with the same answers.
+function standard_webhook(): void
+{
+    $secret = (string)getenv('STANDARD_WEBHOOKS_SECRET');
+    if ($secret === '') {
+        send(503, "STANDARD_WEBHOOKS_SECRET is not set: Standard Webhooks deliveries cannot be verified\n");
+        return;
+    }
+    try {
+        $p = verify_standard_webhook($secret, (string)file_get_contents('php://input'));
+        $d = is_array($p['data'] ?? null) ? $p['data'] : [];
+        $r = [];
+        foreach (['transaction_id', 'order_id', 'status', 'amount', 'currency', 'environment', 'event_id'] as $k) {
+            $r['cinetpay-' . str_replace('_', '-', $k)] = is_string($d[$k] ?? null) ? $d[$k] : '';
+        }
+        if ($r['cinetpay-event-id'] === '' || ($p['type'] ?? null) !== 'payment.' . strtolower($r['cinetpay-status'])) {
+            throw new UnexpectedValueException('not a payment result');
+        }
+        $env = $r['cinetpay-environment'];
+        if ($env !== 'live' && !($env === 'sandbox' && getenv('ACCEPT_SANDBOX') === '1')) {
+            throw new UnexpectedValueException("environment $env refused");
+        }
+    } catch (UnexpectedValueException $e) {
+        error_log('standard webhook refused: ' . $e->getMessage());
+        send(401, 'refused: ' . $e->getMessage() . "\n");
+        return;
+    }
+    $note = store_update(fn(array &$db) => apply_result($db, $r));
+    error_log("standard webhook {$r['cinetpay-event-id']} {$r['cinetpay-order-id']} {$r['cinetpay-status']}: $note");
+    send(200, "$note\n"); // 2xx: the module stops retrying this event
+}
+
+// The pages customers see, in French, readable on a phone; the codes stay in data-status.
+function page(string $title, string $body): string
+{
+    return "<!doctype html><html lang=\"fr\"><meta charset=\"utf-8\">\n"
+        . "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>$title</title>\n"
+        . '<style>body{margin:0 auto;max-width:34rem;padding:1rem;font:16px/1.5 system-ui,sans-serif}h1{font-size:1.4rem}'
+        . "h1,p{overflow-wrap:anywhere}select,button{font:inherit;max-width:100%}</style>\n$body\n";
+}
+
+const PAYMENT_WORDS = ['ACCEPTED' => 'accepté', 'REFUSED' => 'refusé', 'PENDING' => 'en attente de confirmation',
+    'EXPIRED' => 'expiré', 'MISMATCH' => 'montant différent de la commande (à vérifier)',
+    'DUPLICATE' => 'en double (il sera remboursé)'];
+const ORDER_WORDS = ['awaiting_payment' => 'en attente de paiement', 'paid' => 'payée',
+    'payment_failed' => 'paiement non abouti'];
+
 function return_page(): void
 {
     $h = fn($s) => htmlspecialchars((string)$s, ENT_QUOTES);
     try {
         $r = verify_signature('cinetpay-return', signing_keys(), getenv('ACCEPT_SANDBOX') === '1');
         $order = store_load()['orders'][$r['cinetpay-order-id']] ?? null;
-        $page = "<h1>Order {$h($r['cinetpay-order-id'])}</h1>\n"
-            . "<p>Payment: <strong id=\"payment-status\">{$h($r['cinetpay-status'])}</strong> "
+        $os = $order['status'] ?? 'unknown';
+        $body = "<h1>Commande {$h($r['cinetpay-order-id'])}</h1>\n"
+            . "<p>Paiement&nbsp;: <strong id=\"payment-status\" data-status=\"{$h($r['cinetpay-status'])}\">"
+            . (PAYMENT_WORDS[$r['cinetpay-status']] ?? 'statut inconnu') . '</strong> '
             . "({$h($r['cinetpay-amount'])} {$h($r['cinetpay-currency'])})</p>\n"
-            . '<p>Order: <strong id="order-status">' . ($order ? $h($order['status']) : 'unknown') . '</strong></p>';
+            . "<p>Commande&nbsp;: <strong id=\"order-status\" data-status=\"{$h($os)}\">"
+            . (ORDER_WORDS[$os] ?? 'introuvable') . '</strong></p>';
     } catch (UnexpectedValueException $e) {
-        $page = "<h1>Payment</h1><p>The payment status could not be verified ({$h($e->getMessage())}).\n"
-            . 'Your order page shows the result once it arrives.</p>';
+        error_log('return page not verified: ' . $e->getMessage());
+        $body = "<h1>Paiement</h1><p id=\"unverified\">Le statut du paiement n'a pas pu être vérifié.\n"
+            . "La page de votre commande affichera le résultat dès qu'il sera arrivé.</p>";
     }
-    send(200, "<!doctype html><meta charset=\"utf-8\"><title>Payment</title>\n$page\n", 'text/html; charset=utf-8');
+    send(200, page('Paiement', $body), 'text/html; charset=utf-8');
 }
 
 function home(): void
@@ -530,9 +357,9 @@ function home(): void
     foreach (PRODUCTS as $k => [$name, $amount]) {
         $options .= '<option value="' . $k . '">' . htmlspecialchars($name) . " — $amount XOF</option>";
     }
-    send(200, "<!doctype html><meta charset=\"utf-8\"><title>Shop</title>\n<h1>Shop (PHP)</h1>\n"
-        . "<form method=\"post\" action=\"/checkout\"><select name=\"product\">$options</select> "
-        . "<button>Pay with CinetPay</button></form>\n", 'text/html; charset=utf-8');
+    send(200, page('Boutique', "<h1>Boutique (PHP)</h1>\n<form method=\"post\" action=\"/checkout\">"
+        . "<p><select name=\"product\" aria-label=\"Produit\">$options</select></p>"
+        . '<p><button>Payer avec CinetPay</button></p></form>'), 'text/html; charset=utf-8');
 }
 
 $path = parse_url($_SERVER['REQUEST_URI'], PHP_URL_PATH);
@@ -544,6 +371,8 @@ try {
         checkout();
     } elseif ($path === '/cinetpay/webhook' && $method === 'POST') {
         webhook();
+    } elseif ($path === '/cinetpay/standard-webhook' && $method === 'POST') {
+        standard_webhook();
     } elseif ($path === '/cinetpay/return' && $method === 'GET') {
         return_page();
     } elseif ($method === 'GET' && preg_match('~^/orders/([A-Za-z0-9._-]{1,64})$~', (string)$path, $m)) {

@@ -3,11 +3,14 @@
   POST /checkout           creates an order and answers the Cinetpay-* headers (Caddy starts
                            the payment; this shop never talks to CinetPay)
   POST /cinetpay/webhook   results delivered by Caddy: verified, compared, applied once
+  POST /cinetpay/standard-webhook  the same, delivered in the Standard Webhooks format
+                           (deliver_format standard-webhooks)
   GET  /cinetpay/return    the customer's return page: shows the verified status, changes nothing
   GET  /orders/<id>        the order as the shop holds it (JSON)
 
 Environment: SHOP_PORT (9000), SHOP_DATA (./data/shop-python), SIGNING_KEYS ("id:key,id2:key2"),
-ACCEPT_SANDBOX ("1" accepts results of the CinetPay sandbox).
+ACCEPT_SANDBOX ("1" accepts results of the CinetPay sandbox), STANDARD_WEBHOOKS_SECRET ("whsec_…", for
+/cinetpay/standard-webhook).
 """
 
 import base64
@@ -29,7 +32,6 @@ PORT = int(os.environ.get("SHOP_PORT") or 9000)
 DATA = os.environ.get("SHOP_DATA") or "data/shop-python"
 DB = os.path.join(DATA, "shop.sqlite3")
 ACCEPT_SANDBOX = os.environ.get("ACCEPT_SANDBOX") == "1"
-SKEW = 60  # seconds of clock skew allowed on created and expires
 
 PRODUCTS = {
     "wax": ("Tissu wax — édition spéciale", 5000),
@@ -53,237 +55,62 @@ def parse_keys(s):
 
 KEYS = parse_keys(os.environ.get("SIGNING_KEYS", ""))
 
-# ---- Signature verification (README, "2. Deliveries": RFC 9421, hmac-sha256, label "cinetpay") -----------------
-#
-# Items are (type, value) with type "string", "token", "integer", "decimal", "bytes" or "boolean";
-# parameters are dicts (insertion-ordered); a dictionary member is (item or list of (item, params),
-# params).
+# ---- Signature verification (README, "2. Deliveries"): the verifier of verifiers/python -----------
 
-KEY_RE = re.compile(r"[a-z*][a-z0-9_\-.*]*")
-NUMBER_RE = re.compile(r"-?([0-9]+)(?:(\.)([0-9]*))?")
-TOKEN_RE = re.compile(r"[A-Za-z*][A-Za-z0-9!#$%&'*+\-.^_`|~:/]*")
-B64_RE = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "verifiers", "python"))
+import cinetpay_verifier  # noqa: E402  (found through the path above)
 
 
-class Malformed(ValueError):
-    pass
+def verify(method, headers, tag):
+    """Checks the "cinetpay" signature of a request (headers: BaseHTTPRequestHandler.headers) with
+    the keys of SIGNING_KEYS and returns its verified Cinetpay-* values by lower-case header name,
+    as apply_result reads them. Raises ValueError (a cinetpay_verifier.VerificationError) with the
+    reason."""
+    r = cinetpay_verifier.verify(method, headers, KEYS, tag, accept_sandbox=ACCEPT_SANDBOX)
+    return {"cinetpay-transaction-id": r.transaction_id, "cinetpay-order-id": r.order_id,
+            "cinetpay-status": r.status, "cinetpay-amount": r.amount, "cinetpay-currency": r.currency,
+            "cinetpay-payment-method": r.payment_method, "cinetpay-operator-id": r.operator_id,
+            "cinetpay-payment-date": r.payment_date, "cinetpay-environment": r.environment,
+            "cinetpay-event-id": r.event_id}
 
 
-def parse_dictionary(s):
-    """Parses an RFC 8941 dictionary, as Signature-Input and Signature are."""
-    i = 0
+# ---- Standard Webhooks (README.md, "Standard Webhooks") --------------------------------------------
 
-    def fail(what):
-        raise Malformed(f"malformed structured field: {what} at {i}")
-
-    def skip(chars):
-        nonlocal i
-        while i < len(s) and s[i] in chars:
-            i += 1
-
-    def key():
-        nonlocal i
-        m = KEY_RE.match(s, i)
-        if not m:
-            fail("bad key")
-        i = m.end()
-        return m.group()
-
-    def bare_item():
-        nonlocal i
-        c = s[i] if i < len(s) else ""
-        if c == '"':
-            out, i = [], i + 1
-            while i < len(s):
-                ch = s[i]
-                i += 1
-                if ch == '"':
-                    return ("string", "".join(out))
-                if ch == "\\":
-                    if i >= len(s) or s[i] not in '"\\':
-                        fail("bad escape")
-                    ch, i = s[i], i + 1
-                elif not " " <= ch <= "~":
-                    fail("bad string character")
-                out.append(ch)
-            fail("unterminated string")
-        if c == "-" or "0" <= c <= "9":
-            m = NUMBER_RE.match(s, i)
-            if not m:
-                fail("bad number")
-            i = m.end()
-            if m.group(2) is None:
-                if len(m.group(1)) > 15:
-                    fail("integer too long")
-                return ("integer", int(m.group()))
-            if len(m.group(1)) > 12 or not 1 <= len(m.group(3)) <= 3:
-                fail("bad decimal")
-            return ("decimal", m.group())
-        if c == ":":
-            end = s.find(":", i + 1)
-            b64 = s[i + 1:end] if end > 0 else ""
-            if end < 0 or not B64_RE.fullmatch(b64) or len(b64) % 4:
-                fail("bad byte sequence")
-            i = end + 1
-            return ("bytes", base64.b64decode(b64))
-        if c == "?" and s[i + 1:i + 2] in ("0", "1"):
-            i += 2
-            return ("boolean", s[i - 1] == "1")
-        m = TOKEN_RE.match(s, i)
-        if not m:
-            fail("bad item")
-        i = m.end()
-        return ("token", m.group())
-
-    def params():
-        nonlocal i
-        p = {}  # a repeated key keeps its first position and its last value
-        while s[i:i + 1] == ";":
-            i += 1
-            skip(" ")
-            k = key()
-            v = ("boolean", True)
-            if s[i:i + 1] == "=":
-                i += 1
-                v = bare_item()
-            p[k] = v
-        return p
-
-    out = {}
-    skip(" ")
-    while i < len(s):
-        k = key()
-        if s[i:i + 2] == "=(":
-            i += 2
-            value = []
-            while True:
-                skip(" ")
-                if s[i:i + 1] == ")":
-                    i += 1
-                    break
-                if i >= len(s):
-                    fail("unterminated inner list")
-                value.append((bare_item(), params()))
-                if s[i:i + 1] not in (" ", ")"):
-                    fail("expected ' ' or ')'")
-        elif s[i:i + 1] == "=":
-            i += 1
-            value = bare_item()
-        else:
-            value = ("boolean", True)
-        out[k] = (value, params())
-        skip(" \t")
-        if i >= len(s):
-            break
-        if s[i] != ",":
-            fail("expected ','")
-        i += 1
-        skip(" \t")
-        if i >= len(s):
-            fail("trailing ','")
-    return out
+SW_TOLERANCE = 5 * 60  # seconds either way between webhook-timestamp and now, as in the official libraries
 
 
-def serialize_item(item):
-    kind, v = item
-    if kind == "string":
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if kind == "integer":
-        return str(v)
-    if kind == "bytes":
-        return ":" + base64.b64encode(v).decode() + ":"
-    if kind == "boolean":
-        return "?1" if v else "?0"
-    return v  # token, decimal: as written
+def sw_key(secret):
+    """The key of a whsec_ secret (STANDARD_WEBHOOKS_SECRET), None when it is not set."""
+    if not secret:
+        return None
+    try:
+        key = base64.b64decode(secret[len("whsec_"):] if secret.startswith("whsec_") else secret, validate=True)
+    except ValueError:
+        key = b""
+    if not key:
+        sys.exit("STANDARD_WEBHOOKS_SECRET: expected whsec_ and the key in base64")
+    return key
 
 
-def serialize_params(params):
-    return "".join(f";{k}" if v == ("boolean", True) else f";{k}={serialize_item(v)}" for k, v in params.items())
+SW_KEY = sw_key(os.environ.get("STANDARD_WEBHOOKS_SECRET"))
 
 
-PARAM_TYPES = {"created": "integer", "expires": "integer", "keyid": "string", "alg": "string",
-               "nonce": "string", "tag": "string"}
-REQUIRED = ["@method", "cinetpay-transaction-id", "cinetpay-order-id", "cinetpay-status",
-            "cinetpay-amount", "cinetpay-currency", "cinetpay-environment"]
-
-
-def verify(method, headers, tag, now=None):
-    """Checks the "cinetpay" signature of a request (headers: an email.message.Message, as
-    BaseHTTPRequestHandler.headers is) and returns its verified Cinetpay-* values, lower-case
-    name → value. Raises ValueError with the reason."""
-    now = int(time.time()) if now is None else now
-
-    def field(name):
-        lines = headers.get_all(name)
-        return None if lines is None else ", ".join(line.strip(" \t") for line in lines)
-
-    sig_input, sig = field("Signature-Input"), field("Signature")
-    if sig_input is None or sig is None:
-        raise ValueError("no Signature-Input or Signature")
-    inp, sig = parse_dictionary(sig_input).get("cinetpay"), parse_dictionary(sig).get("cinetpay")
-    if inp is None or sig is None:
-        raise ValueError('no "cinetpay" signature')
-    components, sig_params = inp
-    if not isinstance(components, list):
-        raise ValueError("Signature-Input cinetpay is not an inner list")
-    if isinstance(sig[0], list) or sig[0][0] != "bytes":
-        raise ValueError("Signature cinetpay is not a byte sequence")
-
-    p = {}
-    for k, (kind, v) in sig_params.items():
-        if k in PARAM_TYPES:
-            if kind != PARAM_TYPES[k]:
-                raise ValueError(f"{k} is not a {PARAM_TYPES[k]}")
-            p[k] = v
-    # the algorithm is never taken from the message: it is HMAC-SHA256, and any other alg is refused
-    if p.get("alg", "hmac-sha256") != "hmac-sha256":
-        raise ValueError(f"alg {p['alg']} refused")
-    if p.get("tag") != tag:
-        raise ValueError(f"tag {p.get('tag')}, want {tag}")
-    key = KEYS.get(p.get("keyid"))
-    if key is None:
-        raise ValueError(f"unknown keyid {p.get('keyid')}")
-    if "created" not in p or "expires" not in p:
-        raise ValueError("created and expires are required")
-    if p["created"] > now + SKEW:
-        raise ValueError("created in the future")
-    if now >= p["expires"] + SKEW:
-        raise ValueError("expired")
-
-    # the signature base of RFC 9421 §2.5, over the covered components as listed
-    covered, base = {}, ""
-    for (kind, name), params in components:
-        if kind != "string" or params or not name or name != name.lower() \
-                or name == "@signature-params" or name in covered:
-            raise ValueError(f"bad component {name}")
-        if name == "@method":
-            value = method
-        elif name.startswith("@"):
-            raise ValueError(f"component {name} not supported")
-        elif (value := field(name)) is None:
-            raise ValueError(f"covered header {name} missing")
-        if not all(" " <= ch <= "~" for ch in value):
-            raise ValueError(f"header {name} is not printable ASCII")
-        covered[name] = value
-        base += f"{serialize_item((kind, name))}: {value}\n"
-    for c in REQUIRED + (["cinetpay-event-id"] if tag == "cinetpay-notify" else []):
-        if c not in covered:
-            raise ValueError(f"{c} is not covered")
-    for name in headers.keys():
-        if name.lower().replace("_", "-").startswith("cinetpay-") and name.lower() not in covered:
-            raise ValueError(f"header {name} is not covered")
-    listed = " ".join(serialize_item(it) + serialize_params(ps) for it, ps in components)
-    base += f'"@signature-params": ({listed}){serialize_params(sig_params)}'
-
-    mac = hmac.new(key, base.encode("ascii"), hashlib.sha256).digest()
-    if not hmac.compare_digest(mac, sig[0][1]):
-        raise ValueError("signature does not match")
-    env = covered["cinetpay-environment"]
-    if env != "live" and not (env == "sandbox" and ACCEPT_SANDBOX):
-        raise ValueError(f"environment {env} refused")
-    if tag == "cinetpay-notify" and not covered["cinetpay-event-id"]:
-        raise ValueError("empty event id")
-    return covered
+def verify_standard_webhook(key, headers, body, now=None):
+    """Checks a Standard Webhooks delivery as Webhook.verify of the official library
+    (standardwebhooks) does, and returns its body decoded: webhook-timestamp within SW_TOLERANCE of
+    now, and one of the space-separated "v1,<base64>" signatures equal (compare_digest) to
+    HMAC-SHA256(key, "<webhook-id>.<webhook-timestamp>.<body>"). Raises ValueError."""
+    msg_id, ts, sigs = (headers.get(h) for h in ("webhook-id", "webhook-timestamp", "webhook-signature"))
+    if not (msg_id and ts and sigs):
+        raise ValueError("missing webhook-id, webhook-timestamp or webhook-signature")
+    if not re.fullmatch(r"[0-9]{1,18}", ts) or abs((time.time() if now is None else now) - int(ts)) > SW_TOLERANCE:
+        raise ValueError("webhook-timestamp invalid, too old or too new")
+    want = base64.b64encode(hmac.new(key, f"{msg_id}.{int(ts)}.".encode() + body, hashlib.sha256).digest())
+    for versioned in sigs.split(" "):
+        version, _, sig = versioned.partition(",")
+        if version == "v1" and hmac.compare_digest(sig.encode(), want):
+            return json.loads(body)
+    raise ValueError("no matching signature")
 
 
 # ---- Store: SQLite, every change in one transaction ------------------------------------------------
@@ -376,10 +203,23 @@ def pct(s):
     return urllib.parse.quote(s, safe="")
 
 
-HOME = ("<!doctype html><meta charset=\"utf-8\"><title>Shop</title>\n<h1>Shop (Python)</h1>\n"
-        "<form method=\"post\" action=\"/checkout\"><select name=\"product\">"
-        + "".join(f'<option value="{k}">{html.escape(n)} — {a} XOF</option>' for k, (n, a) in PRODUCTS.items())
-        + "</select> <button>Pay with CinetPay</button></form>\n")
+def page(title, body):
+    """A page customers see, in French, readable on a phone; the codes stay in data-status."""
+    return ("<!doctype html><html lang=\"fr\"><meta charset=\"utf-8\">\n"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title>\n"
+            "<style>body{margin:0 auto;max-width:34rem;padding:1rem;font:16px/1.5 system-ui,sans-serif}h1{font-size:1.4rem}"
+            f"h1,p{{overflow-wrap:anywhere}}select,button{{font:inherit;max-width:100%}}</style>\n{body}\n")
+
+
+PAYMENT_WORDS = {"ACCEPTED": "accepté", "REFUSED": "refusé", "PENDING": "en attente de confirmation",
+                 "EXPIRED": "expiré", "MISMATCH": "montant différent de la commande (à vérifier)",
+                 "DUPLICATE": "en double (il sera remboursé)"}
+ORDER_WORDS = {"awaiting_payment": "en attente de paiement", "paid": "payée", "payment_failed": "paiement non abouti"}
+
+HOME = page("Boutique", "<h1>Boutique (Python)</h1>\n<form method=\"post\" action=\"/checkout\">"
+            "<p><select name=\"product\" aria-label=\"Produit\">"
+            + "".join(f'<option value="{k}">{html.escape(n)} — {a} XOF</option>' for k, (n, a) in PRODUCTS.items())
+            + "</select></p><p><button>Payer avec CinetPay</button></p></form>")
 
 
 class Shop(BaseHTTPRequestHandler):
@@ -447,6 +287,8 @@ class Shop(BaseHTTPRequestHandler):
             self.checkout(urllib.parse.parse_qs(body.decode("utf-8", "replace")))
         elif path == "/cinetpay/webhook":
             self.webhook()
+        elif path == "/cinetpay/standard-webhook":
+            self.standard_webhook(body)
         else:
             self.send(404, "not found\n")
 
@@ -490,6 +332,30 @@ class Shop(BaseHTTPRequestHandler):
                          r["cinetpay-status"], note)
         self.send(200, note + "\n")  # 2xx: the module stops retrying this event
 
+    def standard_webhook(self, body):
+        """A delivery in the Standard Webhooks format: verified, then refused, compared and applied
+        once like the webhook's signed headers, with the same answers."""
+        if SW_KEY is None:
+            return self.send(503, "STANDARD_WEBHOOKS_SECRET is not set: Standard Webhooks deliveries cannot be verified\n")
+        try:
+            p = verify_standard_webhook(SW_KEY, self.headers, body)
+            d = p.get("data") if isinstance(p, dict) else None
+            d = d if isinstance(d, dict) else {}
+            r = {"cinetpay-" + k.replace("_", "-"): d[k] if isinstance(d.get(k), str) else ""
+                 for k in ("transaction_id", "order_id", "status", "amount", "currency", "environment", "event_id")}
+            if not r["cinetpay-event-id"] or p.get("type") != "payment." + r["cinetpay-status"].lower():
+                raise ValueError("not a payment result")
+            env = r["cinetpay-environment"]
+            if env != "live" and not (env == "sandbox" and ACCEPT_SANDBOX):
+                raise ValueError(f"environment {env} refused")
+        except ValueError as e:
+            self.log_message("standard webhook refused: %s", e)
+            return self.send(401, f"refused: {e}\n")
+        note = apply_result(r)
+        self.log_message("standard webhook %s %s %s: %s", r["cinetpay-event-id"], r["cinetpay-order-id"],
+                         r["cinetpay-status"], note)
+        self.send(200, note + "\n")  # 2xx: the module stops retrying this event
+
     def return_page(self):
         esc = html.escape
         try:
@@ -499,15 +365,18 @@ class Shop(BaseHTTPRequestHandler):
                 o = order_json(db, r["cinetpay-order-id"])
             finally:
                 db.close()
-            page = (f"<h1>Order {esc(r['cinetpay-order-id'])}</h1>\n"
-                    f"<p>Payment: <strong id=\"payment-status\">{esc(r['cinetpay-status'])}</strong> "
+            status, order_status = r["cinetpay-status"], o["status"] if o else "unknown"
+            body = (f"<h1>Commande {esc(r['cinetpay-order-id'])}</h1>\n"
+                    f"<p>Paiement&nbsp;: <strong id=\"payment-status\" data-status=\"{esc(status)}\">"
+                    f"{PAYMENT_WORDS.get(status, 'statut inconnu')}</strong> "
                     f"({esc(r['cinetpay-amount'])} {esc(r['cinetpay-currency'])})</p>\n"
-                    f"<p>Order: <strong id=\"order-status\">{esc(o['status']) if o else 'unknown'}</strong></p>")
+                    f"<p>Commande&nbsp;: <strong id=\"order-status\" data-status=\"{esc(order_status)}\">"
+                    f"{ORDER_WORDS.get(order_status, 'introuvable')}</strong></p>")
         except ValueError as e:
-            page = (f"<h1>Payment</h1><p>The payment status could not be verified ({esc(str(e))}).\n"
-                    "Your order page shows the result once it arrives.</p>")
-        self.send(200, f"<!doctype html><meta charset=\"utf-8\"><title>Payment</title>\n{page}\n",
-                  "text/html; charset=utf-8")
+            self.log_message("return page not verified: %s", e)
+            body = ("<h1>Paiement</h1><p id=\"unverified\">Le statut du paiement n'a pas pu être vérifié.\n"
+                    "La page de votre commande affichera le résultat dès qu'il sera arrivé.</p>")
+        self.send(200, page("Paiement", body), "text/html; charset=utf-8")
 
 
 if __name__ == "__main__":
