@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -335,17 +336,27 @@ func TestParseIntentPercentEncoding(t *testing.T) {
 	}
 }
 
-// TestHandleErrorsPage runs the handle_errors example of the README.
+// TestHandleErrorsPage runs the handle_errors example of the README: the snippet
+// examples/checkout-errors.caddy, imported as the README shows (the checkout path patterns as
+// arguments), with a non-checkout route that fails too.
 func TestHandleErrorsPage(t *testing.T) {
-	e := newEnv(t, envOptions{site: `handle_errors 502 503 {
-		header Content-Type "text/html; charset=utf-8"
-		respond <<HTML
-			<!doctype html>
-			<title>Paiement indisponible</title>
-			<h1>Le paiement n'a pas pu démarrer</h1>
-			<p>{http.error.message}</p>
-			<p><a href="/">Retour à la boutique</a></p>
-			HTML {http.error.status_code}
+	snippet, err := os.ReadFile("examples/checkout-errors.caddy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "```caddyfile\n"+string(snippet)+"```") {
+		t.Error(`README's "Error pages" does not show examples/checkout-errors.caddy as it is`)
+	}
+	e := newEnv(t, envOptions{site: `import examples/checkout-errors.caddy /checkout/*
+	handle /checkout/shop-down {
+		reverse_proxy 127.0.0.1:1
+	}
+	handle /not-checkout {
+		error "upstream down" 502
 	}`})
 	h := intentHeaders("order-err", 1000)
 	h.Set("Cinetpay-Amount", "12.5")
@@ -365,4 +376,21 @@ func TestHandleErrorsPage(t *testing.T) {
 		t.Fatalf("%d %q %v", resp.StatusCode, body, resp.Header)
 	}
 	e.assertNoSecrets(body)
+	for _, want := range []string{"Le paiement n'a pas pu démarrer", "The payment could not start", "Code 503",
+		`name="viewport"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the error page lacks %q: %s", want, body)
+		}
+	}
+	// the shop itself down on a checkout path: the page, but not the proxy's error message
+	resp, body = e.do(http.MethodPost, "/checkout/shop-down", nil, nil)
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, "The payment could not start") ||
+		strings.Contains(body, "127.0.0.1") || strings.Contains(body, "dial") {
+		t.Fatalf("shop down: %d %q", resp.StatusCode, body)
+	}
+	// another path's error is not a checkout failure: not given the page
+	resp, body = e.do(http.MethodGet, "/not-checkout", nil, nil)
+	if resp.StatusCode != http.StatusBadGateway || strings.Contains(body, "paiement") || strings.Contains(body, "payment") {
+		t.Fatalf("non-checkout 502: %d %q", resp.StatusCode, body)
+	}
 }

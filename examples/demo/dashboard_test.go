@@ -19,14 +19,7 @@ import (
 // filter, a payment's page, its "deliver again" button (the shop gets the result again, under
 // its event id), the layout on a 390-px phone; screenshots of each.
 func TestBrowserDashboard(t *testing.T) {
-	chrome := findChromium()
-	if chrome == "" {
-		const msg = "chromium not found: install it (apt-get install -y chromium)"
-		if os.Getenv("CINETPAY_REQUIRE_TOOLS") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	chrome := requireChromium(t)
 	startDemo(t, "Caddyfile", "")
 	dash := shopURL + "/cinetpay-dashboard/"
 	noRedirect := &http.Client{Timeout: stepTimeout,

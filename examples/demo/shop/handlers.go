@@ -25,36 +25,55 @@ func (s *Shop) serveHome(w http.ResponseWriter, r *http.Request) error {
 	if !allow(w, r, http.MethodGet, http.MethodHead) {
 		return nil
 	}
-	renderPage(w, http.StatusOK, homeTmpl, homeData{
-		Product: productName, Price: formatAmount(productAmount, productCurrency)})
+	render(w, r, http.StatusOK, homeTmpl, "home_title", priceIn(pageLang(w, r), productAmount, productCurrency))
 	return nil
 }
 
 // serveCheckout creates an order and answers with the Cinetpay-* headers that ask the cinetpay
 // module in front to start its payment (README, "1. Checkout").
+//
+// With a form field order naming an order still awaiting its payment (the return page's and the
+// orders page's "Resume payment"), it answers with that order's headers again instead: the
+// module then sends the customer back to the same payment page while it is open (README, "1.
+// Checkout": "resubmitting while its payment is pending … sends the customer back to the same
+// payment page"). A real shop would also check that the order is the customer's (its session).
 func (s *Shop) serveCheckout(w http.ResponseWriter, r *http.Request) error {
 	if !allow(w, r, http.MethodPost) {
 		return nil
 	}
-	now := time.Now().UTC()
-	o := &Order{ID: randomID("ord_"), Product: productName, Amount: productAmount,
-		Currency: productCurrency, Status: OrderPending, CreatedAt: now, UpdatedAt: now}
-	err := s.store.update(func(st *state) error {
-		if len(st.Orders) >= maxOrders {
-			return errTooManyOrders
-		}
-		st.Orders[o.ID] = o
-		return nil
-	})
-	if errors.Is(err, errTooManyOrders) {
-		http.Error(w, "the demo shop holds too many orders: reset its data directory", http.StatusServiceUnavailable)
-		return nil
-	} else if err != nil {
-		s.logger.Error("storing an order", zap.Error(err))
-		http.Error(w, "could not store the order", http.StatusInternalServerError)
-		return nil
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	var o *Order
+	if id := r.PostFormValue("order"); id != "" {
+		s.store.view(func(st *state) {
+			if cur := st.Orders[id]; cur != nil && cur.Status == OrderPending {
+				c := *cur
+				o = &c
+			}
+		})
 	}
-	s.logger.Info("order created", zap.String("order_id", o.ID))
+	if o != nil {
+		s.logger.Info("order resumed", zap.String("order_id", o.ID))
+	} else {
+		now := time.Now().UTC()
+		o = &Order{ID: randomID("ord_"), Product: productName, Amount: productAmount,
+			Currency: productCurrency, Status: OrderPending, CreatedAt: now, UpdatedAt: now}
+		err := s.store.update(func(st *state) error {
+			if len(st.Orders) >= maxOrders {
+				return errTooManyOrders
+			}
+			st.Orders[o.ID] = o
+			return nil
+		})
+		if errors.Is(err, errTooManyOrders) {
+			http.Error(w, "the demo shop holds too many orders: reset its data directory", http.StatusServiceUnavailable)
+			return nil
+		} else if err != nil {
+			s.logger.Error("storing an order", zap.Error(err))
+			http.Error(w, "could not store the order", http.StatusInternalServerError)
+			return nil
+		}
+		s.logger.Info("order created", zap.String("order_id", o.ID))
+	}
 
 	h := w.Header()
 	h.Set("Cinetpay-Amount", strconv.FormatInt(o.Amount, 10))
@@ -74,10 +93,12 @@ func (s *Shop) serveCheckout(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Cinetpay-Customer-State", "CI")
 	h.Set("Cinetpay-Customer-Zip-Code", "00225")
 	h.Set("Cinetpay-Metadata", pctEncode("demo-shop order "+o.ID))
+	// the payment page in the customer's language
+	h.Set("Cinetpay-Lang", pageLang(w, r))
 	h.Set("Cache-Control", "no-store")
 	// This body is dropped by the cinetpay module; a browser only sees it when the module is
 	// not in front (the shop's own address opened directly).
-	renderPage(w, http.StatusOK, checkoutTmpl, o)
+	render(w, r, http.StatusOK, checkoutTmpl, "checkout_title", o)
 	return nil
 }
 
@@ -226,28 +247,28 @@ func clipN(s string, n int) string {
 	return s
 }
 
-// serveReturn shows the verified status of the customer's payment. It never changes the order:
-// deliveries do that.
+// serveReturn shows the verified status of the customer's payment and the order as the shop
+// recorded it: "confirmed" only once the shop's record is paid (the delivery may land a moment
+// after the customer). It never changes the order: deliveries do that.
 func (s *Shop) serveReturn(w http.ResponseWriter, r *http.Request) error {
 	if !allow(w, r, http.MethodGet, http.MethodHead) {
 		return nil
 	}
+	lang := pageLang(w, r)
+	t := texts[lang]
 	res, err := s.ret.Verify(r)
 	if err != nil {
-		data := returnData{Status: "UNVERIFIED", Title: "Result not verified",
-			Text: "This page could not verify the payment result, so it shows none. Your orders page shows what the shop received.",
-			Tone: "warn"}
+		data := returnData{Status: "UNVERIFIED", Tone: "warn", Title: t["ret_unverified_title"],
+			Text: t["ret_unverified_text"]}
 		code := http.StatusBadRequest
 		if errors.Is(err, httpsig.ErrMissing) {
-			data.Status, data.Title = "UNKNOWN", "Unknown payment"
-			data.Text = "No payment result came with this link."
+			data.Status, data.Title, data.Text = "UNKNOWN", t["ret_unknown_title"], t["ret_unknown_text"]
 			code = http.StatusNotFound
 		}
 		s.logger.Warn("return page not verified", zap.Error(err))
-		renderPage(w, code, returnTmpl, data)
+		render(w, r, code, returnTmpl, "", data)
 		return nil
 	}
-	data := returnData{Status: res.Status, Result: res}
 	var order *Order
 	s.store.view(func(st *state) {
 		if o := st.Orders[res.OrderID]; o != nil {
@@ -255,40 +276,66 @@ func (s *Shop) serveReturn(w http.ResponseWriter, r *http.Request) error {
 			order = &c
 		}
 	})
-	data.Order = order
-	switch {
-	case order == nil:
-		data.Tone, data.Title = "warn", "Unknown order"
-		data.Text = "The payment result is genuine, but this shop has no such order."
-	case res.Amount != strconv.FormatInt(order.Amount, 10) || res.Currency != order.Currency:
-		data.Tone, data.Title = "warn", "Amount differs"
-		data.Text = fmt.Sprintf("CinetPay reports %s %s; the order is %s. The shop will check it.",
-			res.Amount, res.Currency, formatAmount(order.Amount, order.Currency))
-	default:
-		data.Tone, data.Title, data.Text = statusView(res.Status)
-		data.Pending = res.Status == "PENDING"
-	}
-	renderPage(w, http.StatusOK, returnTmpl, data)
+	data := returnView(lang, res, order)
+	data.URL = r.URL.RequestURI()
+	render(w, r, http.StatusOK, returnTmpl, "", data)
 	return nil
 }
 
-// statusView is how a return page shows a verified status.
-func statusView(status string) (tone, title, text string) {
-	switch status {
-	case "ACCEPTED":
-		return "ok", "Paid ✓", "Paiement accepté — thank you! Your order is confirmed."
-	case "REFUSED":
-		return "bad", "Refused", "Paiement refusé — no money was taken. You can try again."
-	case "EXPIRED":
-		return "bad", "Expired", "The payment was not completed in time. You can try again."
-	case "PENDING":
-		return "wait", "Pending…", "En attente — CinetPay has not confirmed the payment yet. This page refreshes by itself."
-	case "MISMATCH":
-		return "warn", "Check needed", "The amount paid differs from the order. The shop will contact you."
-	case "DUPLICATE":
-		return "warn", "Paid twice", "This order was already paid: the second payment will be refunded."
+// returnView is how a return page shows a verified result beside the shop's own record of
+// the order.
+func returnView(lang string, res *httpsig.Result, order *Order) returnData {
+	t := texts[lang]
+	d := returnData{Status: res.Status, Result: res, Order: order}
+	set := func(tone, key string) {
+		d.Tone, d.Title, d.Text = tone, t["ret_"+key+"_title"], t["ret_"+key+"_text"]
 	}
-	return "warn", status, "Unexpected status."
+	switch {
+	case order == nil:
+		set("warn", "noorder")
+	case res.Amount != strconv.FormatInt(order.Amount, 10) || res.Currency != order.Currency:
+		set("warn", "differs")
+		reported := res.Amount + " " + res.Currency
+		if n, err := strconv.ParseInt(res.Amount, 10, 64); err == nil {
+			reported = priceIn(lang, n, res.Currency)
+		}
+		d.Text = fmt.Sprintf(d.Text, reported, priceIn(lang, order.Amount, order.Currency))
+	case res.Status == "DUPLICATE":
+		set("warn", "twice")
+	case res.Status == "MISMATCH":
+		set("warn", "review")
+	case order.Status == OrderPaid:
+		set("ok", "confirmed")
+	case order.Status == OrderFlagged:
+		set("warn", "review")
+	case res.Status == "ACCEPTED":
+		// CinetPay's word, verified by Caddy, but not yet the shop's: its delivery is on its way
+		set("wait", "received")
+		d.Pending = true
+	case res.Status == "PENDING":
+		set("wait", "pending")
+		d.Pending = true
+		d.Resume = order.Status == OrderPending
+	case res.Status == "REFUSED":
+		set("bad", "refused")
+		d.Retry = true
+	case res.Status == "EXPIRED":
+		set("bad", "expired")
+		d.Retry = true
+	default:
+		set("warn", "other")
+	}
+	return d
+}
+
+// refresh is how often a waiting return page reloads itself: soon after an accepted payment
+// (its delivery is on its way), less often while CinetPay has no result (the module checks
+// at most every 15 s, README "3. The return page"), leaving time to click "Resume payment".
+func (d returnData) refresh() int {
+	if d.Status == "ACCEPTED" {
+		return 3
+	}
+	return 10
 }
 
 // ordersView is the orders page's and orders.json's content.
@@ -334,7 +381,7 @@ func (s *Shop) serveOrders(w http.ResponseWriter, r *http.Request) error {
 	if !allow(w, r, http.MethodGet, http.MethodHead) {
 		return nil
 	}
-	renderPage(w, http.StatusOK, ordersTmpl, s.orders())
+	render(w, r, http.StatusOK, ordersTmpl, "orders_title", s.orders())
 	return nil
 }
 

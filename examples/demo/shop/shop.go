@@ -164,7 +164,7 @@ func (s *Shop) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Han
 	case "/orders.json":
 		return s.serveOrdersJSON(w, r)
 	}
-	renderPage(w, http.StatusNotFound, notFoundTmpl, nil)
+	render(w, r, http.StatusNotFound, notFoundTmpl, "notfound_title", nil)
 	return nil
 }
 

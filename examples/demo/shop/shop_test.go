@@ -326,29 +326,132 @@ func TestWebhookRefusesSandboxUnlessAccepted(t *testing.T) {
 func TestReturnPageShowsVerifiedStatusOnly(t *testing.T) {
 	s := newShop(t, t.TempDir(), true)
 	id := s.checkout(t)
-	req := result{tag: httpsig.TagReturn, order: id, status: "ACCEPTED"}.request(t, http.MethodGet, "/cinetpay/return?transaction_id=DEMOTX0001")
-	w := s.do(t, req)
-	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `id="status" title="verified status (signed by Caddy)">ACCEPTED<`) ||
-		!strings.Contains(w.Body.String(), "Paid ✓") {
-		t.Fatalf("return page: %d %s", w.Code, w.Body)
+	ret := func(status, query string) string {
+		t.Helper()
+		req := result{tag: httpsig.TagReturn, order: id, status: status}.request(t, http.MethodGet, "/cinetpay/return?transaction_id=DEMOTX0001"+query)
+		w := s.do(t, req)
+		if w.Code != http.StatusOK {
+			t.Fatalf("return page %s: %d %s", status, w.Code, w.Body)
+		}
+		return w.Body.String()
+	}
+	// ACCEPTED, but the shop's record is still pending: received, not confirmed; refreshes
+	page := ret("ACCEPTED", "")
+	if !strings.Contains(page, `id="status" data-status="ACCEPTED" title="Résultat vérifié (signé par Caddy)">Paiement accepté<`) ||
+		!strings.Contains(page, "Paiement reçu, confirmation en cours") || strings.Contains(page, "confirmée") ||
+		!strings.Contains(page, `http-equiv="refresh"`) || !strings.Contains(page, `id="refresh"`) {
+		t.Fatalf("accepted, order pending: %s", page)
 	}
 	// display only: the order is unchanged
 	if o := s.order(t, id); o.Status != OrderPending || len(o.Events) != 0 {
 		t.Fatalf("the return page changed the order: %+v", o)
 	}
+	// PENDING refreshes itself and offers to resume the payment of this order
+	page = ret("PENDING", "")
+	if !strings.Contains(page, `http-equiv="refresh"`) || !strings.Contains(page, `name="order" value="`+id+`"`) ||
+		!strings.Contains(page, "Reprendre le paiement") {
+		t.Fatalf("pending return page: %s", page)
+	}
+	// once the delivery is applied: confirmed, in either language
+	if w := (result{order: id, status: "ACCEPTED", event: "e1"}).deliver(t, s); w.Code != http.StatusOK {
+		t.Fatalf("delivery: %d", w.Code)
+	}
+	page = ret("ACCEPTED", "")
+	if !strings.Contains(page, "Commande confirmée") || strings.Contains(page, `http-equiv="refresh"`) ||
+		!strings.Contains(page, `data-status="paid">Payée<`) {
+		t.Fatalf("accepted, order paid: %s", page)
+	}
+	page = ret("ACCEPTED", "&lang=en")
+	if !strings.Contains(page, "Order confirmed") || !strings.Contains(page, `<html lang="en">`) ||
+		!strings.Contains(page, `href="/cinetpay/return?lang=fr&amp;transaction_id=DEMOTX0001"`) {
+		t.Fatalf("accepted, order paid, English: %s", page)
+	}
 	// a delivery signature is not a return page's
-	req = result{order: id, status: "ACCEPTED", event: "e1"}.request(t, http.MethodGet, "/cinetpay/return")
-	if w := s.do(t, req); w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), ">UNVERIFIED<") {
+	req := result{order: id, status: "ACCEPTED", event: "e1"}.request(t, http.MethodGet, "/cinetpay/return")
+	if w := s.do(t, req); w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), `data-status="UNVERIFIED"`) ||
+		!strings.Contains(w.Body.String(), "Résultat non vérifié") {
 		t.Fatalf("notify-tag on return: %d", w.Code)
 	}
 	// no signature at all
 	if w := s.do(t, httptest.NewRequest(http.MethodGet, "/cinetpay/return?transaction_id=X", nil)); w.Code != http.StatusNotFound {
 		t.Fatalf("unsigned return: %d", w.Code)
 	}
-	// PENDING refreshes itself
-	req = result{tag: httpsig.TagReturn, order: id, status: "PENDING"}.request(t, http.MethodGet, "/cinetpay/return")
-	if w := s.do(t, req); !strings.Contains(w.Body.String(), `http-equiv="refresh"`) {
-		t.Fatal("pending return page does not refresh")
+}
+
+// TestCheckoutResumesPendingOrder: the "Resume payment" form sends the same order's headers
+// again (the module then reuses its open payment); any other order id makes a new order.
+func TestCheckoutResumesPendingOrder(t *testing.T) {
+	s := newShop(t, t.TempDir(), true)
+	id := s.checkout(t)
+	post := func(order string) string {
+		t.Helper()
+		req := httptest.NewRequest(http.MethodPost, "/checkout", strings.NewReader("order="+order))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		w := s.do(t, req)
+		if w.Code != http.StatusOK || w.Header().Get("Cinetpay-Amount") != "5000" {
+			t.Fatalf("checkout: %d %v", w.Code, w.Header())
+		}
+		return w.Header().Get("Cinetpay-Order-Id")
+	}
+	if got := post(id); got != id {
+		t.Fatalf("resuming %s answered order %s", id, got)
+	}
+	if got := post("ord_nope"); got == id || got == "" {
+		t.Fatalf("an unknown order id: order %q", got)
+	}
+	if w := (result{order: id, status: "ACCEPTED", event: "e1"}).deliver(t, s); w.Code != http.StatusOK {
+		t.Fatalf("delivery: %d", w.Code)
+	}
+	if got := post(id); got == id {
+		t.Fatal("a paid order was resumed")
+	}
+	if v := s.ordersJSON(t); len(v.Orders) != 3 {
+		t.Fatalf("%d orders, want 3", len(v.Orders))
+	}
+}
+
+// TestPagesOneLanguage: every page is in one language, French by default, English with
+// ?lang=en (then kept by a cookie), with the FR | EN switch and the viewport meta.
+func TestPagesOneLanguage(t *testing.T) {
+	for _, l := range []string{"fr", "en"} {
+		for k := range texts["fr"] {
+			if _, ok := texts[l][k]; !ok {
+				t.Errorf("texts[%s] lacks %q", l, k)
+			}
+		}
+		if len(texts[l]) != len(texts["fr"]) {
+			t.Errorf("texts[%s] has %d words, texts[fr] %d", l, len(texts[l]), len(texts["fr"]))
+		}
+	}
+	s := newShop(t, t.TempDir(), true)
+	s.checkout(t)
+	for _, path := range []string{"/", "/orders", "/nope"} {
+		for _, c := range []struct{ query, cookie, lang, word, other string }{
+			{"", "", "fr", "Mes commandes", "My orders"},
+			{"?lang=en", "", "en", "My orders", "Mes commandes"},
+			{"", "en", "en", "My orders", "Mes commandes"},
+			{"?lang=fr", "en", "fr", "Mes commandes", "My orders"},
+		} {
+			req := httptest.NewRequest(http.MethodGet, path+c.query, nil)
+			if c.cookie != "" {
+				req.AddCookie(&http.Cookie{Name: langCookie, Value: c.cookie})
+			}
+			w := s.do(t, req)
+			page := w.Body.String()
+			if !strings.Contains(page, `<html lang="`+c.lang+`">`) || !strings.Contains(page, c.word) ||
+				strings.Contains(page, c.other) || !strings.Contains(page, `id="lang-switch"`) ||
+				!strings.Contains(page, `<meta name="viewport" content="width=device-width, initial-scale=1">`) {
+				t.Errorf("%s%s (cookie %q): want %s only: %s", path, c.query, c.cookie, c.lang, page)
+			}
+			for _, code := range []string{">pending<", ">paid<", ">PENDING<", ">ACCEPTED<"} {
+				if strings.Contains(page, code) {
+					t.Errorf("%s%s shows the code %s", path, c.query, code)
+				}
+			}
+			if c.query != "" && !strings.Contains(w.Header().Get("Set-Cookie"), "lang="+c.lang) {
+				t.Errorf("%s%s: no language cookie", path, c.query)
+			}
+		}
 	}
 }
 

@@ -117,9 +117,9 @@ func TestFlagsKeepPaidOrderPaid(t *testing.T) {
 	check(s, "after the flags")
 
 	// the orders page shows the order paid, with every flag
-	w := s.do(t, httptest.NewRequest(http.MethodGet, "/orders", nil))
+	w := s.do(t, httptest.NewRequest(http.MethodGet, "/orders?lang=en", nil))
 	page := w.Body.String()
-	if w.Code != http.StatusOK || !strings.Contains(page, `s-paid">paid<`) ||
+	if w.Code != http.StatusOK || !strings.Contains(page, `s-paid" data-status="paid">Paid<`) ||
 		!strings.Contains(page, "refund transaction SECOND") || !strings.Contains(page, "refund transaction THIRD") {
 		t.Fatalf("orders page: %d %s", w.Code, page)
 	}
