@@ -26,9 +26,9 @@ const (
 	TagReturn = httpsig.TagReturn // return pages
 )
 
-// setResultHeaders sets the Cinetpay-* headers of §8 for a payment's result; empty values are
-// left out, and values that are not printable ASCII (they come from CinetPay) are
-// percent-encoded.
+// setResultHeaders sets the Cinetpay-* headers (docs/signatures.md) for a payment's result;
+// empty values are left out, and values that are not printable ASCII (they come from CinetPay)
+// are percent-encoded.
 func setResultHeaders(h http.Header, txid, orderID, status, environment, eventID string, r storage.Result) {
 	for _, kv := range []struct{ name, val string }{
 		{httpsig.HeaderTransactionID, txid},

@@ -14,7 +14,8 @@ import (
 
 // testConcurrency runs workers that claim, start, change, re-schedule, deliver and replay at
 // once, on a few shared orders, then checks what the store holds:
-//   - every payment's state is legal, reached along arrows of the spec, and never left final;
+//   - every payment's state is legal, reached along arrows of the state machine
+//     (docs/states.md), and never left final;
 //   - every state change is in the history once, and each change into a delivering state caused
 //     exactly one delivery, returned by exactly one Update, stored under the event id of its
 //     history entry, a snapshot of that change;
@@ -235,7 +236,7 @@ func checkConsistent(t *testing.T, s storage.Store, now time.Time, known []stora
 		if got, err := s.Get(k.SiteID, k.ID); err != nil || got.State != p.State || len(got.History) != len(p.History) {
 			t.Errorf("%v: listed %s, got %s (%v)", k, p.State, got.State, err)
 		}
-		// the history: arrows of the spec, from INIT to the state, one per change reported
+		// the history: arrows of the state machine, from INIT to the state, one per change reported
 		at := storage.StateInit
 		for i, tr := range p.History {
 			if tr.From != at || !allowed[[2]storage.State{tr.From, tr.To}] {

@@ -77,8 +77,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 // t0 is the suite's clock: every time is t0 plus a fixed offset.
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
-// The state machine of the README ("How it works"), written out here rather than taken from
-// storage.CanTransition, so that a store is checked against the spec.
+// The state machine of docs/states.md, written out here rather than taken from
+// storage.CanTransition, so that a store is checked against the documented one.
 var (
 	allowed = func() map[[2]storage.State]bool {
 		m := map[[2]storage.State]bool{}
@@ -153,7 +153,7 @@ func mustSetState(t *testing.T, s storage.Store, p storage.Payment, st storage.S
 	return r
 }
 
-// reach claims an order and drives its payment to st along the shortest path of the spec.
+// reach claims an order and drives its payment to st along the shortest path of the state machine.
 func reach(t *testing.T, s storage.Store, site, order string, st storage.State, now time.Time) storage.Payment {
 	t.Helper()
 	c := mustClaim(t, s, claim(site, order, 100, now))

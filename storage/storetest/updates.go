@@ -11,7 +11,7 @@ import (
 	"github.com/caddy-cinetpay/caddy-cinetpay/storage"
 )
 
-// Every pair of states, tried through Update: an arrow of the spec is stored with its history
+// Every pair of states, tried through Update: an arrow of the state machine is stored with its history
 // entry and, into a delivering state, its delivery; any other arrow is refused with
 // ErrBadTransition and writes nothing; a final payment is returned unchanged.
 func testTransitionsThroughUpdate(t *testing.T, s storage.Store) {
