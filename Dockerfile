@@ -11,8 +11,9 @@ FROM caddy:2.11-builder AS builder
 
 # The Caddy version to build. xcaddy pins it while adding the module, so it must be at least the
 # version go.mod requires (github.com/caddyserver/caddy/v2 v2.11.9); a lower one makes `go get`
-# fail. The image's own CADDY_VERSION may be lower.
-ARG CADDY_VERSION=v2.11.9
+# fail. The image's own CADDY_VERSION may be lower, and an ENV of the base image overrides an ARG
+# of the same name, hence a name of our own.
+ARG CINETPAY_CADDY_VERSION=v2.11.9
 
 # The golang base image sets GOTOOLCHAIN=local; go.mod may ask for a newer Go than the image has
 # (go 1.26.8). auto lets go fetch that toolchain from the Go proxy.
@@ -23,7 +24,7 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 # The builder image sets XCADDY_SETCAP=1: the binary may bind ports 80 and 443 without root.
-RUN xcaddy build "${CADDY_VERSION}" \
+RUN xcaddy build "${CINETPAY_CADDY_VERSION}" \
 		--with github.com/caddy-cinetpay/caddy-cinetpay=. \
 		--output /usr/bin/caddy
 
