@@ -187,7 +187,7 @@ func TestPostgresSeveralInstancesUnderChaos(t *testing.T) {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	lbSrv := httptest.NewServer(lb)
 	t.Cleanup(lbSrv.Close)
-	logDir := t.TempDir()
+	logDir := keptLogs(t)
 	for i := range 3 {
 		in := &instance{t: t, bin: bin, port: 9380 + i, adm: 2380 + i, logDir: logDir,
 			cfg: filepath.Join(t.TempDir(), "Caddyfile")}
@@ -228,9 +228,11 @@ func TestPostgresSeveralInstancesUnderChaos(t *testing.T) {
 		statuses[phase][code]++
 		statMu.Unlock()
 	}
-	// until reports whether a request answered want, retrying for a while
+	// until reports whether a request answered want, retrying for a while: long enough for a
+	// start cut by a kill to pass its grace (timeout + 35 s) twice, and the outage, on a slow
+	// machine (CI once needed more than the 60 s this was)
 	until := func(method, path string, body url.Values, want int) (*http.Response, bool) {
-		deadline := time.Now().Add(60 * time.Second)
+		deadline := time.Now().Add(180 * time.Second)
 		for time.Now().Before(deadline) {
 			var rd io.Reader
 			req, _ := http.NewRequest(method, lbSrv.URL+path, rd)
@@ -384,7 +386,7 @@ func TestPostgresSeveralInstancesUnderChaos(t *testing.T) {
 		}
 		return json.NewDecoder(resp.Body).Decode(v)
 	}
-	deadline := time.Now().Add(120 * time.Second)
+	deadline := time.Now().Add(240 * time.Second)
 	var missing []string
 	for {
 		missing = missing[:0]
@@ -550,4 +552,22 @@ func sbTxOf(sb *sandbox.Server, loc string) string {
 		}
 	}
 	return ""
+}
+
+// keptLogs is a directory for the instances' logs: removed when the test passes, kept (and
+// named) when it fails, so that a failure in CI can be read afterwards.
+func keptLogs(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "cinetpay-"+t.Name()+"-logs-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the instances' logs are kept in %s", dir)
+			return
+		}
+		_ = os.RemoveAll(dir)
+	})
+	return dir
 }
