@@ -233,6 +233,7 @@ func TestPostgresSeveralInstancesUnderChaos(t *testing.T) {
 	// machine (CI once needed more than the 60 s this was)
 	until := func(method, path string, body url.Values, want int) (*http.Response, bool) {
 		deadline := time.Now().Add(180 * time.Second)
+		last := "none"
 		for time.Now().Before(deadline) {
 			var rd io.Reader
 			req, _ := http.NewRequest(method, lbSrv.URL+path, rd)
@@ -241,16 +242,22 @@ func TestPostgresSeveralInstancesUnderChaos(t *testing.T) {
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			}
 			resp, err := client.Do(req)
-			if err == nil {
+			if err != nil {
+				last = err.Error()
+			} else {
+				text, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 				count(resp.StatusCode)
 				if resp.StatusCode == want {
 					return resp, true
 				}
+				last = fmt.Sprintf("%d %q", resp.StatusCode, text)
 			}
 			time.Sleep(time.Duration(100+rand.IntN(300)) * time.Millisecond)
 		}
+		// what the module kept answering tells a stuck start from a slow machine
+		t.Logf("%s %s %v: no %d within 180 s; the last answer: %s", method, path, body, want, last)
 		return nil, false
 	}
 
