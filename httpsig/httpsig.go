@@ -381,17 +381,26 @@ func (v *Verifier) Verify(r *http.Request) (*Result, error) {
 	res.Amount, res.Currency, res.Environment = get(HeaderAmount), get(HeaderCurrency), get(HeaderEnvironment)
 	res.PaymentMethod, res.OperatorID, res.PaymentDate = get(HeaderPaymentMethod), get(HeaderOperatorID), get(HeaderPaymentDate)
 	res.EventID = get(HeaderEventID)
-	switch res.Environment {
-	case "live":
-	case "sandbox":
-		if !v.AcceptSandbox {
-			return nil, fmt.Errorf("%w: sandbox result refused", ErrInvalid)
-		}
-	default:
-		return nil, fmt.Errorf("%w: environment %q", ErrInvalid, res.Environment)
+	if err := checkEnvironment(res.Environment, v.AcceptSandbox); err != nil {
+		return nil, err
 	}
 	if v.Tag == TagNotify && res.EventID == "" {
 		return nil, fmt.Errorf("%w: empty event id", ErrInvalid)
 	}
 	return res, nil
+}
+
+// checkEnvironment is the rule both verifiers apply to a result's environment: "live", or
+// "sandbox" when the shop accepts the sandbox (development only); anything else is refused.
+func checkEnvironment(env string, acceptSandbox bool) error {
+	switch env {
+	case "live":
+		return nil
+	case "sandbox":
+		if acceptSandbox {
+			return nil
+		}
+		return fmt.Errorf("%w: sandbox result refused", ErrInvalid)
+	}
+	return fmt.Errorf("%w: environment %q", ErrInvalid, env)
 }

@@ -1,7 +1,6 @@
 package httpsig
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -123,15 +122,16 @@ type WebhookVerifier struct {
 
 // Verify checks the signature and timestamp of a delivery and decodes its body. The event is
 // returned only when the signature is good, the timestamp within the tolerance, the body
-// complete and its event id the webhook-id.
+// complete and its event id the webhook-id. Every error wraps ErrMissing, ErrMalformed or
+// ErrInvalid, as Verifier's do.
 func (v *WebhookVerifier) Verify(h http.Header, body []byte) (*Event, error) {
 	id, ts, sigs := h.Get(HeaderWebhookID), h.Get(HeaderWebhookTimestamp), h.Get(HeaderWebhookSignature)
 	if id == "" || ts == "" || sigs == "" {
-		return nil, errors.New("standard webhooks: webhook-id, webhook-timestamp and webhook-signature are required")
+		return nil, fmt.Errorf("%w: standard webhooks: webhook-id, webhook-timestamp and webhook-signature are required", ErrMissing)
 	}
 	sec, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
-		return nil, errors.New("standard webhooks: webhook-timestamp is not a number of seconds")
+		return nil, fmt.Errorf("%w: standard webhooks: webhook-timestamp is not a number of seconds", ErrMalformed)
 	}
 	now := time.Now
 	if v.Now != nil {
@@ -142,26 +142,26 @@ func (v *WebhookVerifier) Verify(h http.Header, body []byte) (*Event, error) {
 		tol = WebhookTolerance
 	}
 	if d := now().Sub(time.Unix(sec, 0)); d > tol || d < -tol {
-		return nil, errors.New("standard webhooks: webhook-timestamp is too far from now")
+		return nil, fmt.Errorf("%w: standard webhooks: webhook-timestamp is too far from now", ErrInvalid)
 	}
 	if !v.signedByOne(id, ts, body, sigs) {
-		return nil, errors.New("standard webhooks: no matching signature")
+		return nil, fmt.Errorf("%w: standard webhooks: no matching signature", ErrInvalid)
 	}
 	var ev Event
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&ev); err != nil {
-		return nil, fmt.Errorf("standard webhooks: body: %v", err)
+	if err := json.Unmarshal(body, &ev); err != nil {
+		return nil, fmt.Errorf("%w: standard webhooks: body: %v", ErrMalformed, err)
 	}
 	d := ev.Data
 	switch {
 	case d.TransactionID == "" || d.OrderID == "" || d.Status == "" || d.Amount == "" || d.Currency == "" || d.Environment == "":
-		return nil, errors.New("standard webhooks: the result is incomplete")
+		return nil, fmt.Errorf("%w: standard webhooks: the result is incomplete", ErrInvalid)
 	case d.EventID != id:
-		return nil, errors.New("standard webhooks: data.event_id is not the webhook-id")
+		return nil, fmt.Errorf("%w: standard webhooks: data.event_id is not the webhook-id", ErrInvalid)
 	case ev.Type != EventType(d.Status):
-		return nil, errors.New("standard webhooks: type does not match the status")
-	case d.Environment != "live" && !(v.AcceptSandbox && d.Environment == "sandbox"):
-		return nil, fmt.Errorf("standard webhooks: a result of the %q environment", d.Environment)
+		return nil, fmt.Errorf("%w: standard webhooks: type does not match the status", ErrInvalid)
+	}
+	if err := checkEnvironment(d.Environment, v.AcceptSandbox); err != nil {
+		return nil, err
 	}
 	return &ev, nil
 }

@@ -2,6 +2,7 @@ package httpsig
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -94,12 +95,24 @@ func TestWebhookVerifier(t *testing.T) {
 			h.Set(HeaderWebhookSignature, strings.Replace(h.Get(HeaderWebhookSignature), "v1,", "v2,", 1))
 			return h
 		}(), body, "no matching signature"},
-		{"sandbox", whHeaders(whKey, "ev1", whTime, sandbox), sandbox, `"sandbox" environment`},
+		{"sandbox", whHeaders(whKey, "ev1", whTime, sandbox), sandbox, "sandbox result refused"},
 		{"not JSON", whHeaders(whKey, "ev1", whTime, []byte("nope")), []byte("nope"), "body"},
 		{"incomplete", whHeaders(whKey, "ev1", whTime, []byte(`{"data":{"event_id":"ev1"}}`)), []byte(`{"data":{"event_id":"ev1"}}`), "incomplete"},
 	} {
-		if _, err := v.Verify(c.h, c.body); err == nil || !strings.Contains(err.Error(), c.want) {
+		_, err := v.Verify(c.h, c.body)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+		// the error classes of Verifier: missing, malformed, or a broken rule
+		want := ErrInvalid
+		switch c.name {
+		case "no signature":
+			want = ErrMissing
+		case "bad timestamp", "not JSON":
+			want = ErrMalformed
+		}
+		if !errors.Is(err, want) {
+			t.Errorf("%s: %v is not %v", c.name, err, want)
 		}
 	}
 	v.AcceptSandbox = true
