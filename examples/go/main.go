@@ -214,9 +214,8 @@ func applyResult(d *db, r *httpsig.Result) string {
 type shop struct {
 	store       *store
 	notify, ret *httpsig.Verifier
-	// Standard Webhooks deliveries: the key of STANDARD_WEBHOOKS_SECRET (nil when unset)
-	swKey         []byte
-	acceptSandbox bool
+	// Standard Webhooks deliveries, with the secret of STANDARD_WEBHOOKS_SECRET (nil when unset)
+	sw *httpsig.WebhookVerifier
 }
 
 // pct percent-encodes text for a Cinetpay-* header (RFC 3986 unreserved characters stay); the
@@ -386,10 +385,13 @@ func main() {
 		notify: &httpsig.Verifier{Keys: keys, Tag: httpsig.TagNotify, AcceptSandbox: sandbox},
 		ret:    &httpsig.Verifier{Keys: keys, Tag: httpsig.TagReturn, AcceptSandbox: sandbox},
 	}
-	if s.swKey, err = swSecret(os.Getenv("STANDARD_WEBHOOKS_SECRET")); err != nil {
-		log.Fatal(err)
+	if secret := os.Getenv("STANDARD_WEBHOOKS_SECRET"); secret != "" {
+		key, err := httpsig.ParseWebhookSecret(secret)
+		if err != nil {
+			log.Fatalf("STANDARD_WEBHOOKS_SECRET: %v", err)
+		}
+		s.sw = &httpsig.WebhookVerifier{Secrets: [][]byte{key}, AcceptSandbox: sandbox}
 	}
-	s.acceptSandbox = sandbox
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { _ = home.Execute(w, products) })
 	mux.HandleFunc("POST /checkout", s.checkout)
