@@ -330,7 +330,8 @@ Exit codes: 0 listed, 1 failed, 2 bad arguments.`,
 		return af.show(raw, func() {
 			rows := [][]string{}
 			for _, d := range a.Deliveries {
-				rows = append(rows, append(deliveryRow(&d.Delivery)[:1], append([]string{d.TransactionID}, deliveryRow(&d.Delivery)[1:]...)...))
+				r := deliveryRow(&d.Delivery) // the site first, then the transaction
+				rows = append(rows, append([]string{r[0], d.TransactionID}, r[1:]...))
 			}
 			table(os.Stdout, []string{"SITE", "TRANSACTION", "EVENT", "STATUS", "STATE", "ATTEMPTS", "LAST ATTEMPT", "LAST HTTP", "NEXT ATTEMPT"}, rows)
 		})

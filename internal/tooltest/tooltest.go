@@ -5,6 +5,7 @@
 package tooltest
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,21 +54,11 @@ func NpmCI(t testing.TB, dir, module string) {
 		cmd := exec.Command(npm, "ci", "--no-audit", "--no-fund")
 		cmd.Dir = dir
 		if out, cerr := cmd.CombinedOutput(); cerr != nil {
-			err = &npmError{dir: dir, err: cerr, out: out}
+			err = fmt.Errorf("npm ci in %s: %v\n%s", dir, cerr, out)
 		}
 		npmCI.done[dir] = err
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-type npmError struct {
-	dir string
-	err error
-	out []byte
-}
-
-func (e *npmError) Error() string {
-	return "npm ci in " + e.dir + ": " + e.err.Error() + "\n" + string(e.out)
 }
