@@ -222,3 +222,57 @@ func TestREADMEWebhookExample(t *testing.T) {
 		t.Fatalf("README example: %v %+v", err, ev)
 	}
 }
+
+// TestStandardWebhooksFormatSwitch: a result the shop has not accepted yet under rfc9421 is
+// delivered, once the site switches to standard-webhooks, under the same event id as its
+// webhook-id, and a replay keeps it: a shop moving between the formats never sees one result
+// under two ids.
+func TestStandardWebhooksFormatSwitch(t *testing.T) {
+	shop := startStandardWebhooksShop(t, httpsig.WebhookSecret([]byte(testSigningKey)), 0)
+	e := newEnv(t, envOptions{})
+	e.shop.mu.Lock()
+	e.shop.failNext = 1 << 20 // the shop refuses every rfc9421 delivery
+	e.shop.mu.Unlock()
+	txid, _ := e.checkout("order-switch", 3000)
+	e.act(txid, "accept")
+	waitFor(t, 10*time.Second, func() bool { return len(e.shop.allDeliveries()) >= 1 })
+	first := e.shop.allDeliveries()[0]
+	if first.Err != nil || first.Status != http.StatusInternalServerError {
+		t.Fatalf("rfc9421 attempt: %+v", first)
+	}
+	eventID := first.Result.EventID
+
+	// the site moves to standard-webhooks; the pending delivery's next attempt is in that format
+	e.options.caddyfile = strings.Replace(defaultCaddyfile, "forward http://%[2]s/cinetpay/webhook",
+		"forward "+shop+"/cinetpay/standard-webhook\n\t\tdeliver_format standard-webhooks", 1)
+	e.load(e.caddyfile())
+	var log []swAttempt
+	waitFor(t, 20*time.Second, func() bool { log = swLog(t, shop); return len(log) >= 1 })
+	a := log[0]
+	if a.Error != "" || a.Event == nil || a.ID != eventID || a.Event.Data.EventID != eventID ||
+		a.Event.Data.TransactionID != txid || a.Event.Type != "payment.accepted" {
+		t.Fatalf("after the switch: %+v, want webhook-id %s", a, eventID)
+	}
+	var ds struct {
+		Deliveries []storage.Delivery `json:"deliveries"`
+	}
+	waitFor(t, 5*time.Second, func() bool {
+		e.admin(http.MethodGet, "/cinetpay/deliveries?transaction_id="+txid, &ds)
+		return len(ds.Deliveries) == 1 && ds.Deliveries[0].State == storage.DeliveryDelivered
+	})
+	if d := ds.Deliveries[0]; d.ID != eventID || d.Attempts < 2 {
+		t.Fatalf("delivery %+v", d)
+	}
+
+	// an operator's replay: the same webhook-id and body again, verified by the library
+	if code := e.admin(http.MethodPost, "/cinetpay/deliveries/"+testSiteID+"/"+eventID+"/replay", nil); code != http.StatusOK {
+		t.Fatalf("replay: %d", code)
+	}
+	waitFor(t, 10*time.Second, func() bool { log = swLog(t, shop); return len(log) >= 2 })
+	if r := log[1]; r.Error != "" || r.ID != eventID || r.Body != a.Body {
+		t.Fatalf("replay: %+v, want webhook-id %s and the first body", r, eventID)
+	}
+	if n := len(e.shop.okDeliveries()); n != 0 {
+		t.Fatalf("the rfc9421 shop accepted %d deliveries", n)
+	}
+}
