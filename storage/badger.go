@@ -100,8 +100,9 @@ type Badger struct {
 	// payments and deliveries cache the records last committed or read (see recordCache)
 	payments   recordCache[Payment]
 	deliveries recordCache[Delivery]
-	// finishes groups the outcomes of attempts that finish together into one transaction
-	finishes groupCommit
+	// commits groups the payment changes and attempt outcomes that arrive together into one
+	// transaction (see groupCommit)
+	commits groupCommit
 	// purges counts purge deletions begun: a read that overlapped one does not fill a cache
 	purges atomic.Int64
 }
@@ -473,41 +474,72 @@ func (s *Badger) Get(site, txid string) (Payment, error) {
 // ErrBadTransition and nothing is written. A change to ACCEPTED for an order another payment has
 // already paid is stored as DUPLICATE. A change into a delivering state stores its delivery,
 // due at now, in the same transaction. fn returning an error aborts without writing.
+//
+// The transaction is a group one (see groupCommit), and the payment is read from the cache
+// when it is there: every write of a payment holds its stripe, which Update holds from the read
+// to the cache's update, so the cached version is the stored one (the order's paid marker,
+// which other payments write, is still read in the transaction, where conflicts are seen).
 func (s *Badger) Update(site, txid string, now time.Time, fn func(p *Payment) error) (UpdateResult, error) {
 	if err := checkParts(site, txid); err != nil {
 		return UpdateResult{}, ErrNotFound
 	}
-	defer s.locks.lock('p', Key{SiteID: site, ID: txid})()
+	k := Key{SiteID: site, ID: txid}
+	defer s.locks.lock('p', k)()
+	cached, hit := s.payments.get(k)
 	var res UpdateResult
-	err := s.update(func(txn *badger.Txn) error {
-		p, err := getPayment(txn, site, txid)
-		if err != nil {
-			return err
+	var write bool
+	err := s.commits.commit(s, func(txn *badger.Txn) error {
+		res, write = UpdateResult{}, false
+		var p Payment
+		if hit {
+			p = clonePayment(&cached)
+		} else {
+			var err error
+			if p, err = getPayment(txn, site, txid); err != nil {
+				return err
+			}
 		}
 		var before Payment
-		var write bool
+		var err error
+		var markFailed error
 		res, before, write, err = applyUpdate(p, now, fn, func(order, txid string) (string, error) {
 			paidBy, err := getString(txn, paidKey(site, order))
 			if errors.Is(err, ErrNotFound) {
-				return txid, txn.Set(paidKey(site, order), []byte(txid))
+				if err := txn.Set(paidKey(site, order), []byte(txid)); err != nil {
+					markFailed = writeFailed{err}
+					return "", markFailed
+				}
+				return txid, nil
 			}
 			return paidBy, err
 		})
+		if markFailed != nil {
+			return markFailed
+		}
 		if err != nil || !write {
 			return err
 		}
 		if res.Delivery != nil {
 			if err := writeDelivery(txn, nil, res.Delivery); err != nil {
-				return err
+				return writeFailed{err}
 			}
 		}
-		return writePayment(txn, &before, &res.Payment)
+		if err := writePayment(txn, &before, &res.Payment); err != nil {
+			return writeFailed{err}
+		}
+		return nil
 	})
-	if err == nil {
+	switch {
+	case err == nil && write:
 		s.committedPayment(&res.Payment)
 		if res.Delivery != nil {
 			s.committedDelivery(res.Delivery)
 		}
+	case err == nil && !hit:
+		s.payments.put(k, &res.Payment)
+	case err != nil:
+		// a failed commit may still be on disk: the next read goes there
+		s.payments.drop(k)
 	}
 	return res, err
 }
@@ -810,10 +842,9 @@ func (s *Badger) BeginAttempt(site, id string, now time.Time, lease time.Duratio
 }
 
 // FinishAttempt implements Store: it records the outcome of the attempt BeginAttempt returned
-// (attempt is its Attempts), in one transaction with the outcomes finishing at the same time
-// (see groupCommit). If that attempt is no longer the one in flight
-// (its lease ran out and another began, or the delivery is no longer pending),
-// ErrStaleAttempt.
+// (attempt is its Attempts), in one transaction with the changes committed at the same time
+// (see groupCommit). If that attempt is no longer the one in flight (its lease ran out and
+// another began, or the delivery is no longer pending), ErrStaleAttempt.
 func (s *Badger) FinishAttempt(site, id string, attempt int, r AttemptResult) (Delivery, error) {
 	if err := checkParts(site, id); err != nil {
 		return Delivery{}, ErrNotFound
@@ -826,7 +857,7 @@ func (s *Badger) FinishAttempt(site, id string, attempt int, r AttemptResult) (D
 	if !held || l.attempt != attempt {
 		return Delivery{}, ErrStaleAttempt
 	}
-	d, err := s.finishes.commit(s, k, func(d *Delivery) error {
+	d, err := s.commitDelivery(k, func(d *Delivery) error {
 		return finishAttempt(d, attempt, l.start, r)
 	})
 	if err == nil || errors.Is(err, ErrStaleAttempt) {
@@ -840,36 +871,48 @@ func (s *Badger) FinishAttempt(site, id string, attempt int, r AttemptResult) (D
 	return d, err
 }
 
-// groupCommit commits the delivery changes that arrive together in one transaction: the
-// outcomes of attempts finishing at once cost one write, not one each. The first caller commits
-// for everyone waiting, batch after batch, until none is left; the others wait for their
-// result. Each change is decided on its own: one that fails (a stale attempt) leaves the others.
+// groupCommit commits the changes that arrive together in one transaction. Badger syncs its
+// log once per transaction, not once per batch of transactions, so the payment changes and the
+// attempt outcomes committed at once cost one sync, not one each. The first caller commits for
+// everyone waiting, batch after batch, until none is left; the others wait for their result.
+// Each change is decided on its own: one that fails (a stale attempt, a forbidden transition)
+// leaves the others. Every caller holds the stripe of its record, so two changes of one record
+// never meet in a batch.
 type groupCommit struct {
 	mu      sync.Mutex
-	pending []*deliveryChange
+	pending []*groupChange
 	running bool
 }
 
-type deliveryChange struct {
-	k    Key
-	fn   func(d *Delivery) error
-	d    Delivery
-	err  error
-	done chan struct{}
+// groupChange is one change of a group transaction.
+type groupChange struct {
+	// stage adds the change to txn. An error of the change itself (nothing written yet) fails
+	// it alone; a failed write (writeFailed) fails the transaction.
+	stage func(txn *badger.Txn) error
+	err   error
+	done  chan struct{}
 }
+
+// writeFailed marks an error of a write into the group transaction: the transaction, not the
+// change, failed.
+type writeFailed struct{ err error }
+
+func (e writeFailed) Error() string { return e.err.Error() }
+func (e writeFailed) Unwrap() error { return e.err }
 
 // maxGroup bounds the changes of one transaction.
 const maxGroup = 64
 
-// commit applies fn to the delivery k in a group transaction. The caller holds k's stripe.
-func (g *groupCommit) commit(s *Badger, k Key, fn func(d *Delivery) error) (Delivery, error) {
-	c := &deliveryChange{k: k, fn: fn, done: make(chan struct{})}
+// commit stages a change with the others arriving at the same time and returns once their
+// transaction is committed (synced), with the change's own error or the transaction's.
+func (g *groupCommit) commit(s *Badger, stage func(txn *badger.Txn) error) error {
+	c := &groupChange{stage: stage, done: make(chan struct{})}
 	g.mu.Lock()
 	g.pending = append(g.pending, c)
 	if g.running {
 		g.mu.Unlock()
 		<-c.done
-		return c.d, c.err
+		return c.err
 	}
 	g.running = true
 	for len(g.pending) > 0 {
@@ -877,42 +920,69 @@ func (g *groupCommit) commit(s *Badger, k Key, fn func(d *Delivery) error) (Deli
 		batch := g.pending[:n:n]
 		g.pending = g.pending[n:]
 		g.mu.Unlock()
-		s.commitDeliveryChanges(batch)
+		s.commitChanges(batch)
 		g.mu.Lock()
 	}
 	g.running = false
 	g.mu.Unlock()
 	<-c.done
-	return c.d, c.err
+	return c.err
 }
 
-func (s *Badger) commitDeliveryChanges(batch []*deliveryChange) {
+// commitChanges commits a batch in one transaction, retried on conflicts. A batch too big for
+// one transaction is committed change by change.
+func (s *Badger) commitChanges(batch []*groupChange) {
+	if groupCommitting != nil {
+		groupCommitting(len(batch))
+	}
 	err := s.update(func(txn *badger.Txn) error {
 		for _, c := range batch {
-			c.d, c.err = Delivery{}, nil
-			d, err := getDelivery(txn, c.k.SiteID, c.k.ID)
-			if err != nil {
-				c.err = err
-				continue
+			c.err = c.stage(txn)
+			var wf writeFailed
+			if errors.As(c.err, &wf) {
+				return wf.err
 			}
-			before := d
-			if err := c.fn(&d); err != nil {
-				c.err = err
-				continue
-			}
-			if err := writeDelivery(txn, &before, &d); err != nil {
-				return err
-			}
-			c.d = d
 		}
 		return nil
 	})
+	if errors.Is(err, badger.ErrTxnTooBig) && len(batch) > 1 {
+		for _, c := range batch {
+			s.commitChanges([]*groupChange{c})
+		}
+		return
+	}
 	for _, c := range batch {
-		if err != nil && c.err == nil {
-			c.err = err
+		if err != nil {
+			var wf writeFailed
+			if c.err == nil || errors.As(c.err, &wf) {
+				c.err = err
+			}
 		}
 		close(c.done)
 	}
+}
+
+// commitDelivery applies fn to the delivery k in a group transaction. The caller holds k's
+// stripe.
+func (s *Badger) commitDelivery(k Key, fn func(d *Delivery) error) (Delivery, error) {
+	var out Delivery
+	err := s.commits.commit(s, func(txn *badger.Txn) error {
+		out = Delivery{}
+		d, err := getDelivery(txn, k.SiteID, k.ID)
+		if err != nil {
+			return err
+		}
+		before := d
+		if err := fn(&d); err != nil {
+			return err
+		}
+		if err := writeDelivery(txn, &before, &d); err != nil {
+			return writeFailed{err}
+		}
+		out = d
+		return nil
+	})
+	return out, err
 }
 
 // Replay implements Store. A replay during an attempt lets the attempt finish first.
@@ -1228,6 +1298,9 @@ func purgeable(p *Payment, now time.Time, keep time.Duration) bool {
 
 // purgeListed, when set by a test, runs between Purge's listing and its deletions.
 var purgeListed func()
+
+// groupCommitting, when set by a test, runs before each group transaction with its size.
+var groupCommitting func(changes int)
 
 var errKeep = errors.New("keep")
 

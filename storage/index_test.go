@@ -514,6 +514,138 @@ func TestFinishesGroupCommitted(t *testing.T) {
 	mustCheckIndexes(t, s, "after group commits")
 }
 
+// Payment changes arriving together are committed in one transaction, each decided on its own:
+// here the first change commits alone while 31 others queue behind it, and those 31 go in one
+// transaction in which two payments of one order meet (one ACCEPTED, the other DUPLICATE), a
+// forbidden transition and a refusing fn fail alone, and the rest is stored, as a reopen shows.
+func TestUpdatesGroupCommitted(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 32
+	// payments 2k and 2k+1 are two payments of order k (the second started after the first's
+	// reuse window), each on a stripe of its own, so that no change waits for another's stripe
+	var ps []Payment
+	used := map[int]bool{}
+	for k := 0; len(ps) < n; k++ {
+		a := started(t, s, "1", fmt.Sprint("O", k), 100, t0)
+		b := started(t, s, "1", fmt.Sprint("O", k), 100, t0.Add(20*time.Minute))
+		ia, ib := s.locks.index('p', Key{SiteID: "1", ID: a.TransactionID}), s.locks.index('p', Key{SiteID: "1", ID: b.TransactionID})
+		if ia == ib || used[ia] || used[ib] {
+			continue
+		}
+		used[ia], used[ib] = true, true
+		ps = append(ps, a, b)
+	}
+	var mu sync.Mutex
+	var batches []int
+	first, queued := make(chan struct{}), make(chan struct{})
+	groupCommitting = func(changes int) {
+		mu.Lock()
+		batches = append(batches, changes)
+		leader := len(batches) == 1
+		mu.Unlock()
+		if leader {
+			close(first)
+			<-queued
+		}
+	}
+	t.Cleanup(func() { groupCommitting = nil })
+	errRefused := errors.New("refused by fn")
+	change := func(i int) (UpdateResult, error) {
+		return s.Update("1", ps[i].TransactionID, t0.Add(time.Hour), func(p *Payment) error {
+			switch {
+			case i%8 == 3:
+				return errRefused
+			case i%8 == 5:
+				p.State = StateInit // not from PENDING
+			default:
+				p.State = StateAccepted
+				p.Confirmed = &Confirmation{Amount: "100", Currency: "XOF", Status: "ACCEPTED", PaymentMethod: "OM"}
+			}
+			return nil
+		})
+	}
+	results := make([]UpdateResult, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	wg.Go(func() { results[0], errs[0] = change(0) })
+	<-first
+	for i := 1; i < n; i++ {
+		wg.Go(func() { results[i], errs[i] = change(i) })
+	}
+	// every other change is waiting for the leader's transaction (the deadline only guards
+	// against a hang)
+	for deadline := time.Now().Add(time.Minute); ; {
+		s.commits.mu.Lock()
+		waiting := len(s.commits.pending)
+		s.commits.mu.Unlock()
+		if waiting == n-1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			close(queued)
+			t.Fatalf("%d changes waiting, want %d", waiting, n-1)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(queued)
+	wg.Wait()
+	if fmt.Sprint(batches) != "[1 31]" {
+		t.Fatalf("group transactions of %v changes, want [1 31]", batches)
+	}
+	check := func(s *Badger, when string) {
+		t.Helper()
+		accepted := map[string]int{}
+		for i := range n {
+			got, err := s.Get("1", ps[i].TransactionID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case i%8 == 3:
+				if !errors.Is(errs[i], errRefused) || got.State != StatePending || len(got.History) != len(ps[i].History) {
+					t.Errorf("%s: refused change %d: %v, stored %s", when, i, errs[i], got.State)
+				}
+			case i%8 == 5:
+				if !errors.Is(errs[i], ErrBadTransition) || got.State != StatePending {
+					t.Errorf("%s: forbidden change %d: %v, stored %s", when, i, errs[i], got.State)
+				}
+			default:
+				if errs[i] != nil || !results[i].Changed || got.State != results[i].Payment.State || results[i].Delivery == nil {
+					t.Errorf("%s: change %d: %v, %+v, stored %s", when, i, errs[i], results[i], got.State)
+				}
+				if got.State == StateAccepted {
+					accepted[got.OrderID]++
+				} else if got.State != StateDuplicate {
+					t.Errorf("%s: change %d stored %s", when, i, got.State)
+				}
+				if d, err := s.GetDelivery("1", results[i].Delivery.ID); err != nil || d.Status != got.State {
+					t.Errorf("%s: delivery of change %d: %+v %v", when, i, d, err)
+				}
+			}
+		}
+		for order, k := range accepted {
+			if k != 1 {
+				t.Errorf("%s: order %s has %d ACCEPTED payments", when, order, k)
+			}
+		}
+		mustCheckIndexes(t, s, when)
+	}
+	check(s, "after the group commits")
+	groupCommitting = nil
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	check(s, "after a reopen")
+}
+
 // A replay during an attempt that then gives up (judged on the old round) starts the new
 // round: the delivery stays pending, due at once.
 func TestReplayDuringAGivingUpAttempt(t *testing.T) {

@@ -101,15 +101,20 @@ type stripes struct {
 }
 
 func (s *stripes) lock(kind byte, k Key) func() {
+	m := &s.mu[s.index(kind, k)]
+	m.Lock()
+	return m.Unlock
+}
+
+// index is the stripe of a record.
+func (s *stripes) index(kind byte, k Key) int {
 	var h maphash.Hash
 	h.SetSeed(s.seed)
 	_ = h.WriteByte(kind)
 	_, _ = h.WriteString(k.SiteID)
 	_ = h.WriteByte('/')
 	_, _ = h.WriteString(k.ID)
-	m := &s.mu[h.Sum64()%uint64(len(s.mu))]
-	m.Lock()
-	return m.Unlock
+	return int(h.Sum64() % uint64(len(s.mu)))
 }
 
 // recordCache keeps the records last written or read, written through after each commit. A
