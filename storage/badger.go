@@ -116,7 +116,8 @@ type attemptLease struct {
 var _ Store = (*Badger)(nil)
 
 // Open opens (creating it if needed) the store in dir. Every transaction is synced by Badger
-// (SyncWrites), which commits concurrent transactions with one sync. Unsynced writes followed by
+// (SyncWrites), one sync per transaction even when several commit at once, hence the group
+// transactions of Update and FinishAttempt (see groupCommit). Unsynced writes followed by
 // our own db.Sync would save a sync per delivery outcome, but Badger's Sync covers only the
 // active memtable's log: a commit whose memtable rotated out before the Sync would rest on an
 // unsynced log until the flush, a window in which a power cut loses it. Left so. Badger's
