@@ -413,18 +413,13 @@ func startCaddy(t *testing.T, lang, shopPort, endpoint string, v2 bool) {
 	// socket is closed, a new connection can land in its queue and be reset (CI saw it once on
 	// the first POST). An idempotent GET is retried until the new server answers, so the test's
 	// POSTs, which are not retried, go to it.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	waitFor(t, "Caddy to answer on "+siteURL, func() bool {
 		resp, err := client.Get(siteURL + "/")
 		if err == nil {
 			resp.Body.Close()
-			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Caddy does not answer on %s: %v", siteURL, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err == nil
+	})
 	// a connection kept from the previous config's server may be closed under a POST (EOF),
 	// which the client does not retry
 	client.CloseIdleConnections()

@@ -502,21 +502,17 @@ func (s *Badger) Update(site, txid string, now time.Time, fn func(p *Payment) er
 		}
 		var before Payment
 		var err error
-		var markFailed error
+		// applyUpdate returns markPaid's error as it is: a failed write stays a writeFailed
 		res, before, write, err = applyUpdate(p, now, fn, func(order, txid string) (string, error) {
 			paidBy, err := getString(txn, paidKey(site, order))
 			if errors.Is(err, ErrNotFound) {
 				if err := txn.Set(paidKey(site, order), []byte(txid)); err != nil {
-					markFailed = writeFailed{err}
-					return "", markFailed
+					return "", writeFailed{err}
 				}
 				return txid, nil
 			}
 			return paidBy, err
 		})
-		if markFailed != nil {
-			return markFailed
-		}
 		if err != nil || !write {
 			return err
 		}
@@ -539,7 +535,7 @@ func (s *Badger) Update(site, txid string, now time.Time, fn func(p *Payment) er
 	case err == nil && !hit:
 		s.payments.put(k, &res.Payment)
 	case err != nil:
-		// a failed commit may still be on disk: the next read goes there
+		// after any error the next read goes to disk: a failed commit may be there
 		s.payments.drop(k)
 	}
 	return res, err

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -514,6 +515,53 @@ func TestFinishesGroupCommitted(t *testing.T) {
 	mustCheckIndexes(t, s, "after group commits")
 }
 
+// groupBehindLeader runs lead, holds its group transaction until every change of others (run
+// together, each on a stripe of its own) waits behind it, and returns the sizes of the group
+// transactions made.
+func groupBehindLeader(t *testing.T, s *Badger, lead func(), others []func()) []int {
+	t.Helper()
+	var mu sync.Mutex
+	var batches []int
+	first, queued := make(chan struct{}), make(chan struct{})
+	groupCommitting = func(changes int) {
+		mu.Lock()
+		batches = append(batches, changes)
+		leader := len(batches) == 1
+		mu.Unlock()
+		if leader {
+			close(first)
+			<-queued
+		}
+	}
+	defer func() { groupCommitting = nil }()
+	var wg sync.WaitGroup
+	wg.Go(lead)
+	<-first
+	for _, f := range others {
+		wg.Go(f)
+	}
+	// the deadline only guards against a hang
+	for deadline := time.Now().Add(time.Minute); ; {
+		s.commits.mu.Lock()
+		waiting := len(s.commits.pending)
+		s.commits.mu.Unlock()
+		if waiting == len(others) {
+			break
+		}
+		if time.Now().After(deadline) {
+			close(queued)
+			wg.Wait()
+			t.Fatalf("%d changes waiting, want %d", waiting, len(others))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(queued)
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	return batches
+}
+
 // Payment changes arriving together are committed in one transaction, each decided on its own:
 // here the first change commits alone while 31 others queue behind it, and those 31 go in one
 // transaction in which two payments of one order meet (one ACCEPTED, the other DUPLICATE), a
@@ -539,20 +587,6 @@ func TestUpdatesGroupCommitted(t *testing.T) {
 		used[ia], used[ib] = true, true
 		ps = append(ps, a, b)
 	}
-	var mu sync.Mutex
-	var batches []int
-	first, queued := make(chan struct{}), make(chan struct{})
-	groupCommitting = func(changes int) {
-		mu.Lock()
-		batches = append(batches, changes)
-		leader := len(batches) == 1
-		mu.Unlock()
-		if leader {
-			close(first)
-			<-queued
-		}
-	}
-	t.Cleanup(func() { groupCommitting = nil })
 	errRefused := errors.New("refused by fn")
 	change := func(i int) (UpdateResult, error) {
 		return s.Update("1", ps[i].TransactionID, t0.Add(time.Hour), func(p *Payment) error {
@@ -570,29 +604,11 @@ func TestUpdatesGroupCommitted(t *testing.T) {
 	}
 	results := make([]UpdateResult, n)
 	errs := make([]error, n)
-	var wg sync.WaitGroup
-	wg.Go(func() { results[0], errs[0] = change(0) })
-	<-first
+	var others []func()
 	for i := 1; i < n; i++ {
-		wg.Go(func() { results[i], errs[i] = change(i) })
+		others = append(others, func() { results[i], errs[i] = change(i) })
 	}
-	// every other change is waiting for the leader's transaction (the deadline only guards
-	// against a hang)
-	for deadline := time.Now().Add(time.Minute); ; {
-		s.commits.mu.Lock()
-		waiting := len(s.commits.pending)
-		s.commits.mu.Unlock()
-		if waiting == n-1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			close(queued)
-			t.Fatalf("%d changes waiting, want %d", waiting, n-1)
-		}
-		time.Sleep(time.Millisecond)
-	}
-	close(queued)
-	wg.Wait()
+	batches := groupBehindLeader(t, s, func() { results[0], errs[0] = change(0) }, others)
 	if fmt.Sprint(batches) != "[1 31]" {
 		t.Fatalf("group transactions of %v changes, want [1 31]", batches)
 	}
@@ -635,7 +651,6 @@ func TestUpdatesGroupCommitted(t *testing.T) {
 		mustCheckIndexes(t, s, when)
 	}
 	check(s, "after the group commits")
-	groupCommitting = nil
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -644,6 +659,46 @@ func TestUpdatesGroupCommitted(t *testing.T) {
 	}
 	defer s.Close()
 	check(s, "after a reopen")
+}
+
+// A group transaction too big for Badger is committed change by change: two changes of 900 KB
+// each fit Badger's batch (15% of the 8 MB memtable) alone, not together, and all three land.
+func TestGroupTooBigCommittedOneByOne(t *testing.T) {
+	s := openTest(t)
+	var ps []Payment
+	used := map[int]bool{}
+	for k := 0; len(ps) < 4; k++ {
+		p := started(t, s, "1", fmt.Sprint("O", k), 100, t0)
+		if i := s.locks.index('p', Key{SiteID: "1", ID: p.TransactionID}); !used[i] {
+			used[i] = true
+			ps = append(ps, p)
+		}
+	}
+	big := strings.Repeat("x", 900<<10) // under Badger's value threshold: in the transaction
+	errs := make([]error, len(ps))
+	change := func(i int) {
+		_, errs[i] = s.Update("1", ps[i].TransactionID, t0.Add(time.Hour), func(p *Payment) error {
+			p.State = StateAccepted
+			if i == 1 || i == 2 {
+				p.PaymentURL = big
+			}
+			return nil
+		})
+	}
+	batches := groupBehindLeader(t, s, func() { change(0) }, []func(){func() { change(1) }, func() { change(2) }, func() { change(3) }})
+	if fmt.Sprint(batches) != "[1 3 1 1 1]" {
+		t.Fatalf("group transactions of %v changes, want [1 3 1 1 1]", batches)
+	}
+	for i, p := range ps {
+		got, err := s.Get("1", p.TransactionID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if errs[i] != nil || got.State != StateAccepted || (i == 1 || i == 2) != (got.PaymentURL == big) {
+			t.Errorf("change %d: %v, stored %s", i, errs[i], got.State)
+		}
+	}
+	mustCheckIndexes(t, s, "after a group too big")
 }
 
 // A replay during an attempt that then gives up (judged on the old round) starts the new
