@@ -143,8 +143,10 @@ type siteConfig struct {
 	// siteID is what the site's payments are stored under: the v2 site_id or the v1 account
 	siteID string
 	// store names the store: badger:<absolute directory> or postgres:<dsn>
-	store         string
-	eng           *engine.Site
+	store string
+	eng   *engine.Site
+	// settled answers exact repeats of notifications already verified for a final payment
+	settled       *engine.SettledNotices
 	signer        httpsig.Signer
 	forward       string
 	format        string // deliver_format
@@ -268,6 +270,7 @@ func (h *Handler) newSiteConfig() (*siteConfig, error) {
 		DeliveryTimeout: sc.forwardClient.Timeout,
 		Logger:          engineLog.With(siteField),
 	}
+	sc.settled = engine.NewSettledNotices(prov.NoticeHeaders())
 	return sc, nil
 }
 

@@ -48,6 +48,14 @@ func (h *Handler) serveNotify(w http.ResponseWriter, r *http.Request) error {
 		metricNotifications.WithLabelValues("too_large").Inc()
 		return answer(w, http.StatusRequestEntityTooLarge, "body too large")
 	}
+	if s, ok := h.site.settled.Lookup(r.Header, body); ok {
+		// the very notification verified before for a final payment, which nothing can change
+		metricNotifications.WithLabelValues("settled").Inc()
+		repl.Set("http.cinetpay.transaction_id", s.TransactionID)
+		repl.Set("http.cinetpay.order_id", s.OrderID)
+		repl.Set("http.cinetpay.status", string(s.State))
+		return answer(w, http.StatusOK, "OK")
+	}
 	prov := h.site.eng.Provider
 	n, err := prov.ReadNotice(r.Header, body)
 	if err != nil {
@@ -102,7 +110,8 @@ func (h *Handler) serveNotify(w http.ResponseWriter, r *http.Request) error {
 
 	switch p.State {
 	case storage.StateAccepted, storage.StateMismatch, storage.StateDuplicate:
-		// final: nothing can change it
+		// final: nothing can change it, and its repeats are answered from memory
+		h.site.settled.Remember(r.Header, body, settledOf(&p))
 		metricNotifications.WithLabelValues("settled").Inc()
 		repl.Set("http.cinetpay.status", string(p.State))
 		return answer(w, http.StatusOK, "OK")
@@ -136,7 +145,16 @@ func (h *Handler) serveNotify(w http.ResponseWriter, r *http.Request) error {
 	}
 	// only a check asked after this notification arrived may acknowledge it
 	res, err := e.CheckSince(h.site.eng, txid, engine.PrioNotify, arrived)
+	if err == nil {
+		// verified, and its outcome stored: a repeat of it for a final payment needs no more
+		h.site.settled.Remember(r.Header, body, settledOf(&res.Payment))
+	}
 	return h.notified(w, repl, txid, res, err)
+}
+
+// settledOf is what SettledNotices keeps of p.
+func settledOf(p *storage.Payment) engine.Settled {
+	return engine.Settled{TransactionID: p.TransactionID, OrderID: p.OrderID, State: p.State}
 }
 
 // notified answers CinetPay after a /check: 200 once the outcome is stored, else 503 so that it

@@ -60,6 +60,27 @@ func TestNotificationFlow(t *testing.T) {
 	if e.sb.CheckCount(txid) != checks {
 		t.Fatal("a final payment was checked again")
 	}
+	// its repeats are answered from memory (engine.SettledNotices), and only exact repeats:
+	// a changed token or site id is still refused
+	for range 3 {
+		if resp, _ := e.notify(form, token); resp.StatusCode != http.StatusOK {
+			t.Fatalf("repeat of a settled notification: %d", resp.StatusCode)
+		}
+	}
+	_, forged := notification(testSiteID, txid, "not-the-secret")
+	if resp, _ := e.notify(form, forged); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("forged repeat of a settled notification: %d", resp.StatusCode)
+	}
+	if resp, _ := e.notify(form, ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("settled notification without its token: %d", resp.StatusCode)
+	}
+	otherForm, otherToken := notification(otherSiteID, txid, testSecret)
+	if resp, _ := e.notify(otherForm, otherToken); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("settled notification for another site: %d", resp.StatusCode)
+	}
+	if e.sb.CheckCount(txid) != checks {
+		t.Fatal("a final payment was checked again")
+	}
 	time.Sleep(300 * time.Millisecond)
 	if n := len(e.shop.allDeliveries()); n != 1 {
 		t.Fatalf("%d deliveries", n)

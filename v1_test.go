@@ -124,6 +124,15 @@ func TestV1StartNotifyDeliver(t *testing.T) {
 	}
 	e.waitState(tx2, storage.StateAccepted, 5*time.Second)
 	e.shop.waitDeliveries(t, 2, 5*time.Second)
+	// its repeat is answered from memory; the same body with another token is still refused
+	if resp, _ := e.notifyV1(tx2, e.notifyToken(tx2)); resp.StatusCode != http.StatusOK {
+		t.Fatalf("repeat: %d", resp.StatusCode)
+	}
+	for _, tok := range []string{"not-the-token", ""} {
+		if resp, body := e.notifyV1(tx2, tok); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("settled payment, token %q: %d %s", tok, resp.StatusCode, body)
+		}
+	}
 
 	// 100 concurrent notifications: one status call, one delivery
 	tx3, _ := e.checkout("order-v1-storm", 1000)

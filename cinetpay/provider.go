@@ -116,6 +116,9 @@ func (pv *Provider) ReadNotice(h http.Header, body []byte) (*engine.Notice, erro
 		Data: &notice{fields: fields, token: h.Get(XTokenHeader)}}, nil
 }
 
+// NoticeHeaders implements engine.Provider: ReadNotice reads Content-Type and the x-token.
+func (pv *Provider) NoticeHeaders() []string { return []string{"Content-Type", XTokenHeader} }
+
 // Verify implements engine.Provider: the x-token (HMAC-SHA256 with the Secret Key over the 16
 // cpm_* fields, compared in constant time), then the site id.
 func (pv *Provider) Verify(n *engine.Notice) error {

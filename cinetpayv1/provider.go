@@ -157,6 +157,10 @@ func (pv *Provider) ReadNotice(h http.Header, body []byte) (*engine.Notice, erro
 	return &engine.Notice{TransactionID: n.MerchantTransactionID, Data: &n}, nil
 }
 
+// NoticeHeaders implements engine.Provider: ReadNotice reads Content-Type alone (the
+// notify_token is in the body).
+func (pv *Provider) NoticeHeaders() []string { return []string{"Content-Type"} }
+
 // Verify implements engine.Provider: a notification of the current API carries no signature;
 // it is authenticated against the stored payment (VerifyFor).
 func (pv *Provider) Verify(*engine.Notice) error { return nil }

@@ -52,6 +52,7 @@ func (f *fakeProvider) Validate(in *Intent) error {
 func (f *fakeProvider) ReadNotice(http.Header, []byte) (*Notice, error) {
 	return nil, ErrMalformedNotice
 }
+func (f *fakeProvider) NoticeHeaders() []string                   { return []string{"Content-Type"} }
 func (f *fakeProvider) Verify(*Notice) error                      { return nil }
 func (f *fakeProvider) VerifyFor(*Notice, *storage.Payment) error { return nil }
 func (f *fakeProvider) PaymentURLAllowed(string) bool             { return true }

@@ -34,6 +34,10 @@ type Provider interface {
 	// wrapping ErrMalformedNotice. Nothing in it is trusted but the transaction id, and that
 	// only once verified.
 	ReadNotice(header http.Header, body []byte) (*Notice, error)
+	// NoticeHeaders names every request header ReadNotice reads (Content-Type included): two
+	// notifications with the same values of these and the same body are the same notification
+	// (SettledNotices).
+	NoticeHeaders() []string
 	// Verify checks what needs no stored payment (Checkout v2: the x-token, the site id): nil,
 	// or an error wrapping ErrForged or ErrWrongSite whose text says what to fix.
 	Verify(n *Notice) error
