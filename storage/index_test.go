@@ -769,3 +769,58 @@ func TestFinishesDuringAnOutage(t *testing.T) {
 	}
 	mustCheckIndexes(t, s, "after the outage")
 }
+
+// Open reads the newest open payments into the cache (theirs are the notifications that come
+// next after a restart); older open payments and settled ones are read on demand.
+func TestOpenWarmsCacheWithNewestOpen(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ps []Payment
+	open := recordCacheSize + 50
+	for i := range open + 20 {
+		st, at := StatePending, t0.Add(time.Duration(i)*time.Second)
+		switch {
+		case i >= open:
+			st = StateAccepted // the newest of all, yet settled
+		case i%100 == 7:
+			st = StateUnknown
+		}
+		ps = append(ps, Payment{SiteID: "1", TransactionID: s.NewTransactionID(), OrderID: fmt.Sprint("O", i),
+			Amount: 100, Currency: "XOF", State: st, CreatedAt: at, UpdatedAt: at})
+	}
+	if err := s.Import(ps, nil); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+	if s, err = Open(dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i, p := range ps {
+		got, cached := s.payments.get(Key{SiteID: "1", ID: p.TransactionID})
+		if want := i >= open-recordCacheSize && i < open; cached != want {
+			t.Fatalf("payment %d (%s): cached %v, want %v", i, p.State, cached, want)
+		}
+		if cached && (got.OrderID != p.OrderID || got.State != p.State || !got.CreatedAt.Equal(p.CreatedAt)) {
+			t.Fatalf("payment %d cached as %+v", i, got)
+		}
+	}
+	before := s.Reads()
+	if _, err := s.Get("1", ps[open-1].TransactionID); err != nil || s.Reads() != before {
+		t.Fatalf("the newest open payment was read from disk (%v)", err)
+	}
+	if _, err := s.Get("1", ps[0].TransactionID); err != nil || s.Reads() != before+1 {
+		t.Fatalf("the oldest open payment: %d reads (%v), want one from disk", s.Reads()-before, err)
+	}
+	// the cache stays right through the next change
+	if _, err := setState(s, ps[open-1], StateAccepted, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := s.Get("1", ps[open-1].TransactionID); p.State != StateAccepted {
+		t.Fatalf("after a change: %s", p.State)
+	}
+	mustCheckIndexes(t, s, "after the warm start")
+}
