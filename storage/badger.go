@@ -149,7 +149,7 @@ func Open(dir string, opts Options) (*Badger, error) {
 	s.payments.clone, s.deliveries.clone = clonePayment, cloneDelivery
 	s.locks.seed = maphash.MakeSeed()
 	s.checks, s.dues, s.open, s.since = newMemIndex(&s.reads), newMemIndex(&s.reads), newMemIndex(&s.reads), newMemIndex(&s.reads)
-	for _, step := range []func() error{s.loadPrefix, s.ensureIndexes, s.loadMemory, s.warmCache} {
+	for _, step := range []func() error{s.loadPrefix, s.ensureIndexes, s.loadMemory} {
 		if err := step(); err != nil {
 			_ = db.Close()
 			return nil, err
@@ -260,40 +260,6 @@ func (s *Badger) loadMemory() error {
 		}
 		return nil
 	})
-}
-
-// warmCache reads the newest open payments, up to recordCacheSize, into the record cache: after
-// a restart, theirs are the notifications and returns that come next, and a read from the
-// cache does not wait for the commits in flight as a read from Badger does.
-func (s *Badger) warmCache() error {
-	var open []Payment
-	err := s.db.View(func(txn *badger.Txn) error {
-		for _, st := range States {
-			if !st.Open() {
-				continue
-			}
-			keys, err := s.newestKeys(txn, kindPayStTime+string(st)+"/", &PaymentFilter{}, recordCacheSize)
-			if err != nil {
-				return err
-			}
-			for _, k := range keys {
-				p, err := getPayment(txn, k.SiteID, k.ID)
-				if err != nil {
-					return fmt.Errorf("open payment %s/%s: %w", k.SiteID, k.ID, err)
-				}
-				open = append(open, p)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	slices.SortFunc(open, func(a, b Payment) int { return b.CreatedAt.Compare(a.CreatedAt) })
-	for i := range open[:min(len(open), recordCacheSize)] {
-		s.payments.put(Key{SiteID: open[i].SiteID, ID: open[i].TransactionID}, &open[i])
-	}
-	return nil
 }
 
 // stateRank is a state's place in States, the rank of the open index.

@@ -589,11 +589,16 @@ func (b *bench) adminLatency(url func(i int) string, list string) (float64, int,
 			return 0, 0, err
 		}
 		if list != "" && i == 0 {
-			var ans map[string][]json.RawMessage
+			// the list, beside other members (next_cursor)
+			var ans map[string]json.RawMessage
+			var items []json.RawMessage
 			if err := json.Unmarshal(body, &ans); err != nil {
 				return 0, 0, fmt.Errorf("%s: %w", url(i), err)
 			}
-			count = len(ans[list])
+			if err := json.Unmarshal(ans[list], &items); err != nil {
+				return 0, 0, fmt.Errorf("%s: %s: %w", url(i), list, err)
+			}
+			count = len(items)
 		}
 	}
 	return median(lat), count, nil
