@@ -48,7 +48,7 @@ const (
 // NewSettledNotices returns an empty memory of notifications whose headers are headers (the
 // provider's NoticeHeaders).
 func NewSettledNotices(headers []string) *SettledNotices {
-	s := &SettledNotices{m: make(map[string]Settled, settledEntries), ring: make([]string, settledEntries)}
+	s := &SettledNotices{m: map[string]Settled{}, ring: make([]string, settledEntries)}
 	for _, h := range headers {
 		s.headers = append(s.headers, textproto.CanonicalMIMEHeaderKey(h))
 	}
