@@ -55,9 +55,9 @@ func NewSettledNotices(headers []string) *SettledNotices {
 	return s
 }
 
-// key appends the notification's key to buf: each header's values and the body, each with its
-// length before it, so that no two notifications share a key. ok is false when it is longer
-// than settledMaxKey.
+// key appends the notification's key to buf: for each header, the number of its values and
+// each value with its length before it, then the body, which ends the key; so no two
+// notifications share a key. ok is false when it is longer than settledMaxKey.
 func (s *SettledNotices) key(buf []byte, h http.Header, body []byte) ([]byte, bool) {
 	for _, name := range s.headers {
 		vs := h[name]
