@@ -26,9 +26,8 @@ type SettledNotices struct {
 
 	mu   sync.RWMutex
 	m    map[string]Settled
-	ring []string // keys in the order remembered
+	ring []string // the keys of m in the order remembered; once full, ring[next] is the oldest
 	next int
-	full bool // every slot of ring holds a key of m
 }
 
 // Settled is what a remembered notification is about.
@@ -57,17 +56,21 @@ func NewSettledNotices(headers []string) *SettledNotices {
 
 // key appends the notification's key to buf: for each header, the number of its values and
 // each value with its length before it, then the body, which ends the key; so no two
-// notifications share a key. ok is false when it is longer than settledMaxKey.
+// notifications share a key. ok is false, before anything longer is copied, when the key would
+// be longer than settledMaxKey (so buf, of that capacity, never grows).
 func (s *SettledNotices) key(buf []byte, h http.Header, body []byte) ([]byte, bool) {
 	for _, name := range s.headers {
 		vs := h[name]
+		if len(buf)+binary.MaxVarintLen64 > settledMaxKey {
+			return nil, false
+		}
 		buf = binary.AppendUvarint(buf, uint64(len(vs)))
 		for _, v := range vs {
+			if len(buf)+binary.MaxVarintLen64+len(v) > settledMaxKey {
+				return nil, false
+			}
 			buf = binary.AppendUvarint(buf, uint64(len(v)))
 			buf = append(buf, v...)
-		}
-		if len(buf) > settledMaxKey {
-			return nil, false
 		}
 	}
 	if len(buf)+len(body) > settledMaxKey {
@@ -108,19 +111,10 @@ func (s *SettledNotices) Remember(h http.Header, body []byte, v Settled) {
 		return
 	}
 	key := string(k)
-	if s.full {
+	if len(s.m) == len(s.ring) {
 		delete(s.m, s.ring[s.next])
 	}
 	s.ring[s.next] = key
-	if s.next = (s.next + 1) % len(s.ring); s.next == 0 {
-		s.full = true
-	}
+	s.next = (s.next + 1) % len(s.ring)
 	s.m[key] = v
-}
-
-// Len is the number of notifications remembered.
-func (s *SettledNotices) Len() int {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return len(s.m)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/caddy-cinetpay/caddy-cinetpay/storage"
@@ -67,8 +68,8 @@ func TestSettledNoticesBounded(t *testing.T) {
 		s.Remember(h, body(i), Settled{TransactionID: fmt.Sprint("T", i), State: storage.StateAccepted})
 		s.Remember(h, body(i), Settled{TransactionID: "again", State: storage.StateAccepted}) // kept once
 	}
-	if s.Len() != settledEntries {
-		t.Fatalf("%d remembered, bound %d", s.Len(), settledEntries)
+	if n := len(s.m); n != settledEntries {
+		t.Fatalf("%d remembered, bound %d", n, settledEntries)
 	}
 	for i := range n {
 		got, ok := s.Lookup(h, body(i))
@@ -95,5 +96,14 @@ func TestSettledNoticesLookupAllocatesNothing(t *testing.T) {
 		}
 	}); n != 0 {
 		t.Fatalf("%v allocations a lookup", n)
+	}
+	// nor does a miss on a header too long to be remembered
+	long := http.Header{"Content-Type": h["Content-Type"], "X-Token": {strings.Repeat("a", 64<<10)}}
+	if n := testing.AllocsPerRun(100, func() {
+		if _, ok := s.Lookup(long, body); ok {
+			t.Fatal("hit")
+		}
+	}); n != 0 {
+		t.Fatalf("%v allocations a lookup with a long header", n)
 	}
 }
