@@ -50,7 +50,7 @@ func (h *Handler) serveNotify(w http.ResponseWriter, r *http.Request) error {
 	}
 	if s, ok := h.site.settled.Lookup(r.Header, body); ok {
 		// the very notification verified before for a final payment, which nothing can change
-		metricNotifications.WithLabelValues("settled").Inc()
+		metricNotifications.WithLabelValues("repeat").Inc()
 		repl.Set("http.cinetpay.transaction_id", s.TransactionID)
 		repl.Set("http.cinetpay.order_id", s.OrderID)
 		repl.Set("http.cinetpay.status", string(s.State))

@@ -62,10 +62,15 @@ func TestNotificationFlow(t *testing.T) {
 	}
 	// its repeats are answered from memory (engine.SettledNotices), and only exact repeats:
 	// a changed token or site id is still refused
+	repeats := func() float64 { return scrape(t)[`caddy_cinetpay_notifications_total{result="repeat"}`] }
+	before := repeats()
 	for range 3 {
 		if resp, _ := e.notify(form, token); resp.StatusCode != http.StatusOK {
 			t.Fatalf("repeat of a settled notification: %d", resp.StatusCode)
 		}
+	}
+	if n := repeats() - before; n != 3 {
+		t.Fatalf("%v of 3 repeats answered from memory", n)
 	}
 	_, forged := notification(testSiteID, txid, "not-the-secret")
 	if resp, _ := e.notify(form, forged); resp.StatusCode != http.StatusUnauthorized {
@@ -80,6 +85,9 @@ func TestNotificationFlow(t *testing.T) {
 	}
 	if e.sb.CheckCount(txid) != checks {
 		t.Fatal("a final payment was checked again")
+	}
+	if n := repeats() - before; n != 3 {
+		t.Fatalf("forged or other-site variants counted as repeats: %v", n-3)
 	}
 	time.Sleep(300 * time.Millisecond)
 	if n := len(e.shop.allDeliveries()); n != 1 {

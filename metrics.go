@@ -14,7 +14,7 @@ import (
 // Metrics of the HTTP side, created once and registered, with the engine's, in the registry of
 // every config (Caddy gives each config load a fresh registry). Labels are bounded: no ids.
 var metricNotifications = engine.CounterVec("notifications_total", "result",
-	"Notifications by outcome: checked, scheduled, settled, foreign, unknown, bad_token, wrong_site, bad_request, too_large, slow_body, in_progress, no_answer.")
+	"Notifications by outcome: checked, scheduled, settled, repeat (of one already authenticated for a settled payment, answered from memory), foreign, unknown, bad_token, wrong_site, bad_request, too_large, slow_body, in_progress, no_answer.")
 
 // The gauges operators alert on, read from every open store at each scrape (see storeGauges).
 var (

@@ -125,8 +125,13 @@ func TestV1StartNotifyDeliver(t *testing.T) {
 	e.waitState(tx2, storage.StateAccepted, 5*time.Second)
 	e.shop.waitDeliveries(t, 2, 5*time.Second)
 	// its repeat is answered from memory; the same body with another token is still refused
+	repeats := func() float64 { return scrape(t)[`caddy_cinetpay_notifications_total{result="repeat"}`] }
+	before := repeats()
 	if resp, _ := e.notifyV1(tx2, e.notifyToken(tx2)); resp.StatusCode != http.StatusOK {
 		t.Fatalf("repeat: %d", resp.StatusCode)
+	}
+	if n := repeats() - before; n != 1 {
+		t.Fatalf("%v repeats answered from memory, want 1", n)
 	}
 	for _, tok := range []string{"not-the-token", ""} {
 		if resp, body := e.notifyV1(tx2, tok); resp.StatusCode != http.StatusUnauthorized {
