@@ -176,6 +176,14 @@ func parseFlags() (*config, error) {
 }
 
 func main() {
+	if spec := os.Getenv(floorEnv); spec != "" {
+		// a process of the idle floor (see floor.go)
+		if err := runFloor(spec); err != nil {
+			fmt.Fprintln(os.Stderr, "perf: idle floor:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	cfg, err := parseFlags()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "perf:", err)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -453,6 +454,13 @@ func (b *bench) storedRun(n, run int, tpl *dataset) error {
 	}
 	defer p.stop()
 	size := sizeName(n)
+	var floor []*floorProc
+	if b.cfg.has("idle") {
+		if floor, err = startFloor(dir, b.cfg.settle, b.cfg.idle); err != nil {
+			return err
+		}
+		defer stopFloor(floor)
+	}
 	time.Sleep(b.cfg.settle)
 	for _, c := range []*caddyProc{p, base} {
 		if c != nil && c.exited() {
@@ -502,9 +510,20 @@ func (b *bench) storedRun(n, run int, tpl *dataset) error {
 		<-profile
 		b.rep.add(group, "CPU of a core", "%", cpu, "plain Caddy", baseCPU, goal{atMost, 0.3, "≤ 0.3% at 1M"})
 		b.rep.add(group, "CPU of a core vs the store alone", "%", cpu, "storage.Open alone", aloneCPU, goal{})
+		floorCPU := map[string]float64{}
+		for _, f := range floor {
+			if floorCPU[f.kind], err = f.wait(); err != nil {
+				return err
+			}
+		}
+		b.rep.add(group, "floor: an empty store (storage.Open)", "%", floorCPU["empty-store"], "", nan, goal{})
+		b.rep.add(group, "floor: Badger without compactors", "%", floorCPU["no-compactors"], "", nan, goal{})
+		b.rep.add(group, "floor: two 50 ms Go tickers alone", "%", floorCPU["tickers"], "", nan, goal{})
 		b.rep.add(group, "peak RSS (VmHWM)", "MB", mem.hwm, "plain Caddy", baseMem.hwm, goal{atMost, 150, "≤ 150 MB at 1M"})
 		b.rep.add(group, "RSS anonymous at the end", "MB", mem.anon, "plain Caddy", baseMem.anon, goal{})
 		b.rep.add(group, "start-up until ready", "s", startup.Seconds(), "", nan, goal{})
+		fmt.Printf("[%s] run %d/%d: floor: an empty store %.2f%%, Badger without compactors %.2f%%, two 50 ms tickers %.2f%%\n",
+			group, run, b.cfg.runs, floorCPU["empty-store"], floorCPU["no-compactors"], floorCPU["tickers"])
 		fmt.Printf("[%s] run %d/%d: CPU %.2f%% of a core over %s (goal ≤ 0.3%% at 1M; plain Caddy %.2f%%, the store alone %.2f%%; resolution %.2f%%), peak RSS %.0f MB (goal ≤ 150 MB at 1M; now %.0f MB, %.0f MB anonymous; plain Caddy %.0f MB), ready in %.1f s\n",
 			group, run, b.cfg.runs, cpu, b.cfg.idle, baseCPU, aloneCPU, 100/clockTicks/window, mem.hwm, mem.rss, mem.anon, baseMem.hwm, startup.Seconds())
 	}
@@ -724,6 +743,15 @@ func (b *bench) notifyRun(run int, tpl *dataset, backend string, same *notifyFig
 	}
 	var retries atomic.Int64
 	profiled := b.profile("first", strconv.Itoa(k), run, "/debug/pprof/profile?seconds=2")
+	// where the machine's CPU goes: the Caddy under test, the sandbox, this process (the load
+	// generator and the shop)
+	procs := []int{p.pid(), sb.pid(), os.Getpid()}
+	cpu0 := make([]float64, len(procs))
+	for i, pid := range procs {
+		if cpu0[i], err = cpuSeconds(pid); err != nil {
+			return err
+		}
+	}
 	t0 := time.Now()
 	err = parallel(k, conc, func(i int) error {
 		var err error
@@ -747,8 +775,23 @@ func (b *bench) notifyRun(run int, tpl *dataset, backend string, same *notifyFig
 	if werr != nil && !errors.Is(werr, errTimeout) {
 		return werr
 	}
-	<-profiled
 	took := c.lastUnique.Sub(t0)
+	window := time.Since(t0).Seconds()
+	cpu := make([]float64, len(procs)) // cores used, on average, until the last delivery
+	var machine float64                // core-seconds of the three processes
+	for i, pid := range procs {
+		c1, err := cpuSeconds(pid)
+		if err != nil {
+			return err
+		}
+		cpu[i] = (c1 - cpu0[i]) / window
+		machine += c1 - cpu0[i]
+	}
+	// what the machine spends per notification, and the rate it would reach with every core
+	// busy at that cost: the ceiling of this scenario on this machine, whatever the latency
+	perNotification := machine / float64(max(c.unique, 1))
+	ceiling := float64(runtime.NumCPU()) / perNotification
+	<-profiled
 	rate := float64(c.unique) / took.Seconds()
 	g := goal{ratioMin, 0.5, "≥ 0.5× Badger"}
 	if backend == backendPostgres {
@@ -762,7 +805,12 @@ func (b *bench) notifyRun(run int, tpl *dataset, backend string, same *notifyFig
 		same.first, same.syncRate = rate, syncRate
 	}
 	b.rep.add(group, "notifications/s (acknowledged)", "/s", float64(k)/acked.Seconds(), "", nan, goal{})
-	status := fmt.Sprintf("all %d delivered %.1f s after the first was sent", k, took.Seconds())
+	b.rep.add(group, "CPU per notification, all processes", "ms", perNotification*1000, "", nan, goal{})
+	b.rep.add(group, "ceiling: every core at that cost", "/s", ceiling, "Badger synced 1 KB writes", syncRate, goal{})
+	b.rep.add(group, "cores used: Caddy under test", " cores", cpu[0], "", nan, goal{})
+	b.rep.add(group, "cores used: sandbox", " cores", cpu[1], "", nan, goal{})
+	b.rep.add(group, "cores used: load generator and shop", " cores", cpu[2], "", nan, goal{})
+	status := fmt.Sprintf("all %d delivered %.1f s after the first was sent; cores used: Caddy %.2f, sandbox %.2f, load generator and shop %.2f; %.0f µs of CPU per notification, all processes: %d cores reach %s at most (%s Badger)", k, took.Seconds(), cpu[0], cpu[1], cpu[2], perNotification*1e6, runtime.NumCPU(), format(ceiling, "/s"), format(ceiling/syncRate, "×"))
 	if werr != nil {
 		status = fmt.Sprintf("INCOMPLETE: %d of %d delivered within %s", c.unique, k, b.cfg.timeout)
 		m.note("run %d incomplete: %d of %d delivered within %s", run, c.unique, k, b.cfg.timeout)
