@@ -24,14 +24,18 @@
 //	           min(rate budget, the sandbox's own /check capacity)   (limited by those, ≥ 0.8×)
 //	idle       CPU of a core over 30 s after 10 s, and peak RSS, N stored (≤ 0.3%, ≤ 150 MB at
 //	           1M); baselines: plain Caddy alone in a third process (127.0.0.1:9320, admin
-//	           localhost:2398), and a copy of the store opened alone in this process
+//	           localhost:2398), and a copy of the store opened alone in this process; the
+//	           floor, in processes of their own (floor.go): an empty store, Badger without
+//	           compactors, two 50 ms tickers alone
 //	admin      median latency of one payment, of the PENDING payments and of the pending
 //	           deliveries through the admin API, N stored              (≤ 5 / 50 / 50 ms at 1M)
 //	first      first notifications of payments accepted at the sandbox whose notifications were
 //	           lost, -concurrency at a time, until delivered to the shop, against Badger's own
 //	           rate of synced 1 KB writes from as many writers (≥ 0.5×), and a plain Caddy POST;
 //	           up to -notify-n 1000 the checks fit in the rate limiter's burst (rate_limit 1000
-//	           is the most the module takes), beyond that the budget caps the figure at 1000/s
+//	           is the most the module takes), beyond that the budget caps the figure at 1000/s;
+//	           the cores used by Caddy, the sandbox and this program, and the ceiling: the rate
+//	           every core busy at the CPU all three spend per notification would reach
 //	duplicate  one valid notification of an ACCEPTED payment again and again, against a plain
 //	           Caddy `respond` POST of the same body                                 (≥ 0.8×)
 //
