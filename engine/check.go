@@ -156,7 +156,7 @@ func (e *Engine) checkOnce(s *Site, txid string, prio int) (storage.UpdateResult
 			err = errors.New("empty answer")
 		}
 		observeCall("check", started, err)
-	} else {
+	} else if !errors.Is(err, errBudgetUnreadable) {
 		err = fmt.Errorf("waiting for the rate limit: %w", err)
 	}
 	at := Now()

@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/caddy-cinetpay/caddy-cinetpay/storage"
 )
@@ -219,5 +223,77 @@ func TestEngineNoAnswer(t *testing.T) {
 	}
 	if next := res.Payment.NextCheck.Sub(Now()); next > NoAnswerMax {
 		t.Fatalf("next check in %v", next)
+	}
+}
+
+// brokenBudget is a store shared by processes whose rate budget cannot be read (its database
+// fails on that query alone).
+type brokenBudget struct {
+	storage.Store
+	reserves atomic.Int32
+	ok       atomic.Bool // the budget reads well
+}
+
+func (b *brokenBudget) LeaseCheck(string, string, string, time.Time, time.Duration) (bool, error) {
+	return true, nil
+}
+func (b *brokenBudget) ReleaseCheck(string, string, string) error { return nil }
+func (b *brokenBudget) ReserveCall(string, int) (time.Duration, error) {
+	b.reserves.Add(1)
+	if b.ok.Load() {
+		return 0, nil
+	}
+	return 0, errors.New("conn closed")
+}
+func (b *brokenBudget) Exclusively(_ string, fn func() error) (bool, error) { return true, fn() }
+
+// A start whose shared rate budget cannot be read is a store error, not a rate limit: CinetPay
+// is not called, the payment is FAILED with a reason that says so, and the log has the cause. A
+// status call in that case is not made either, and its error names the cause.
+func TestStartWithTheBudgetUnreadable(t *testing.T) {
+	st, err := storage.Open(t.TempDir(), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &brokenBudget{Store: st}
+	e := New(store, nil)
+	t.Cleanup(func() { _ = e.Close() })
+	core, logs := observer.New(zap.InfoLevel)
+	fp := &fakeProvider{}
+	s := &Site{ID: "123456", Provider: fp, Environment: "sandbox", Timeout: 2 * time.Second, RateLimit: 100,
+		Deliver: (&shop{}).deliver, DeliveryTimeout: time.Second, Logger: zap.New(core)}
+	e.Register(s)
+
+	r := e.Start(s, &Intent{OrderID: "o1", Amount: 1000, Currency: "XOF"})
+	h := r.Payment.History
+	if r.Kind != StartStoreError || r.Payment.State != storage.StateFailed || len(h) == 0 || h[len(h)-1].Reason != "rate budget unreadable" {
+		t.Fatalf("start with the budget unreadable: kind %v, payment %s, history %+v", r.Kind, r.Payment.State, h)
+	}
+	if store.reserves.Load() != 1 {
+		t.Fatalf("%d reservations, want 1", store.reserves.Load())
+	}
+	stored, err := st.Get(s.ID, r.Payment.TransactionID)
+	if err != nil || stored.State != storage.StateFailed {
+		t.Fatalf("stored: %s, %v", stored.State, err)
+	}
+	got := logs.FilterMessageSnippet("shared rate budget").All()
+	if len(got) != 1 || got[0].Level != zap.ErrorLevel || !strings.Contains(got[0].ContextMap()["error"].(string), "conn closed") {
+		t.Fatalf("log: %+v", got)
+	}
+
+	store.ok.Store(true)
+	pending := e.Start(s, &Intent{OrderID: "o2", Amount: 1000, Currency: "XOF"})
+	if pending.Kind != StartNew {
+		t.Fatalf("start with the budget readable: %+v", pending)
+	}
+	store.ok.Store(false)
+	fp.set(&Answer{Verdict: Accepted, Summary: "code 00"}, nil)
+	res, err := e.Check(s, pending.Payment.TransactionID, PrioNotify)
+	if !errors.Is(err, ErrNoAnswer) || !strings.Contains(err.Error(), "could not be read") ||
+		strings.Contains(err.Error(), "waiting for the rate limit") || res.Payment.State != storage.StatePending {
+		t.Fatalf("check with the budget unreadable: %s, %v", res.Payment.State, err)
+	}
+	if n := fp.statuses.Load(); n != 0 {
+		t.Fatalf("%d status calls made without the budget", n)
 	}
 }

@@ -31,6 +31,10 @@ const checkLeaseMargin = 5 * time.Second
 // again.
 var checkLeaseWait = 100 * time.Millisecond
 
+// errBudgetUnreadable: the budget shared by every process could not be read from the store (the
+// database failed). It is not a rate limit: the budget may well have room.
+var errBudgetUnreadable = errors.New("the shared rate budget could not be read from the store")
+
 // takeCall waits for the right to make one CinetPay call for site s: the site's limiter in this
 // process (priorities, order), then the budget shared by every process, if the store has one.
 func (e *Engine) takeCall(ctx context.Context, s *Site, prio int) error {
@@ -47,7 +51,7 @@ func (e *Engine) takeCall(ctx context.Context, s *Site, prio int) error {
 	}
 	wait, err := sh.ReserveCall(s.ID, rate)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", errBudgetUnreadable, err)
 	}
 	if wait <= 0 {
 		return nil

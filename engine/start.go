@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -32,7 +33,9 @@ const (
 	StartRateLimited
 	// StartUnknown: no usable answer; the payment is UNKNOWN and will be re-checked.
 	StartUnknown
-	// StartStoreError: the store failed; nothing can be said.
+	// StartStoreError: the store failed; nothing can be said. A payment whose rate budget could
+	// not be read from the store is FAILED when that can still be stored (CinetPay was not
+	// called).
 	StartStoreError
 	// StartInvalid: the intent breaks a rule of the site's API (Err says which); nothing was
 	// stored.
@@ -101,6 +104,12 @@ func (e *Engine) start(s *Site, in *Intent) StartResult {
 	txid := p.TransactionID
 	if err := e.takeCall(ctx, s, PrioCustomer); err != nil {
 		// CinetPay was not called: nothing exists there
+		if errors.Is(err, errBudgetUnreadable) {
+			s.Logger.Error("the payment was not started: the shared rate budget could not be read",
+				zap.String("order_id", in.OrderID), zap.String("transaction_id", txid), zap.Error(err))
+			p, _ = e.finishStart(s, txid, storage.StateFailed, "rate budget unreadable", nil)
+			return StartResult{Kind: StartStoreError, Payment: p}
+		}
 		p, _ = e.finishStart(s, txid, storage.StateFailed, "local rate limit", nil)
 		metricStarts.WithLabelValues("rate_limited").Inc()
 		return StartResult{Kind: StartRateLimited, Payment: p, RetryAfter: 5 * time.Second}
