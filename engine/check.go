@@ -368,7 +368,7 @@ func (e *Engine) recheckLoop(ctx context.Context) {
 	pump(ctx, e, e.wakeChecks, RecheckWorkers, "re-checks",
 		func(n int) ([]storage.Key, error) { return e.store.DueChecks(Now(), n) },
 		func(k storage.Key) string { return k.SiteID + "/" + k.ID },
-		e.recheck)
+		func(k storage.Key) bool { e.recheck(k); return false })
 }
 
 // InterruptStart turns an INIT payment whose start never finished into UNKNOWN, due for a

@@ -45,11 +45,12 @@ func (e *Engine) deliveryLoop(ctx context.Context) {
 	pump(ctx, e, e.wakeDeliveries, DeliveryWorkers, "deliveries",
 		func(n int) ([]storage.Delivery, error) { return e.store.DueDeliveries(Now(), n) },
 		func(d storage.Delivery) string { return d.SiteID + "/" + d.ID },
-		func(d storage.Delivery) { e.deliver(ctx, d) })
+		func(d storage.Delivery) bool { return e.deliver(ctx, d) })
 }
 
-// deliver makes one attempt of a delivery with the site's current configuration.
-func (e *Engine) deliver(ctx context.Context, d storage.Delivery) {
+// deliver makes one attempt of a delivery with the site's current configuration, and reports
+// whether the delivery is left due at once (replayed during the attempt).
+func (e *Engine) deliver(ctx context.Context, d storage.Delivery) (dueAgain bool) {
 	s := e.Current(d.SiteID)
 	log := e.logger.With(zap.String("site_id", d.SiteID), zap.String("event_id", d.ID),
 		zap.String("transaction_id", d.TransactionID), zap.String("status", string(d.Status)))
@@ -95,11 +96,14 @@ func (e *Engine) deliver(ctx context.Context, d storage.Delivery) {
 		return
 	}
 	fields := []zap.Field{zap.Int("attempt", fin.Attempts), zap.Int("http_status", status)}
-	switch fin.State {
-	case storage.DeliveryDelivered:
+	switch {
+	case r.Delivered && fin.State == storage.DeliveryPending:
+		metricDeliveries.WithLabelValues("delivered").Inc()
+		log.Info("result delivered to the shop; replayed during the attempt, so delivered again now", fields...)
+	case fin.State == storage.DeliveryDelivered:
 		metricDeliveries.WithLabelValues("delivered").Inc()
 		log.Info("result delivered to the shop", fields...)
-	case storage.DeliveryFailed:
+	case fin.State == storage.DeliveryFailed:
 		metricDeliveries.WithLabelValues("given_up").Inc()
 		log.Error("delivery given up after retrying since "+leased.Since.UTC().Format(time.RFC3339)+
 			"; kept: replay it through the admin API", append(fields, zap.String("error", r.Error))...)
@@ -108,6 +112,7 @@ func (e *Engine) deliver(ctx context.Context, d storage.Delivery) {
 		log.Warn("delivery failed; will retry", append(fields, zap.String("error", r.Error),
 			zap.Time("next_attempt", fin.NextAttempt))...)
 	}
+	return fin.State == storage.DeliveryPending && !fin.NextAttempt.After(Now())
 }
 
 // Replay puts a delivery back in the queue, due now, and wakes the delivery loop.

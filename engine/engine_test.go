@@ -297,3 +297,45 @@ func TestStartWithTheBudgetUnreadable(t *testing.T) {
 		t.Fatalf("%d status calls made without the budget", n)
 	}
 }
+
+// An operator's replay while an attempt is in flight (the shop has the request, its answer is
+// on the way) is a delivery after the replay: the attempt finishes, delivered, and another is
+// made at once under the same event id.
+func TestReplayDuringAnAttemptDeliversAgain(t *testing.T) {
+	noTicks(t) // the delivery after the replay is not left to the next tick
+	e, s, fp, sh := newTestEngine(t)
+	gate, inFlight := make(chan struct{}), make(chan struct{}, 1)
+	var calls atomic.Int32
+	s.Deliver = func(ctx context.Context, d *storage.Delivery) (int, time.Duration, error) {
+		if calls.Add(1) == 1 {
+			inFlight <- struct{}{}
+			<-gate
+		}
+		return sh.deliver(ctx, d)
+	}
+	r := e.Start(s, &Intent{OrderID: "o1", Amount: 1000, Currency: "XOF"})
+	fp.set(&Answer{Verdict: Accepted, AmountConfirmed: true, Summary: "code 00",
+		Confirmed: storage.Confirmation{Amount: "1000", Currency: "XOF", Status: "ACCEPTED"}}, nil)
+	res, err := e.Check(s, r.Payment.TransactionID, PrioNotify)
+	if err != nil || res.Delivery == nil {
+		t.Fatalf("accepted: %+v %v", res, err)
+	}
+	<-inFlight
+	if _, err := e.Replay(s.ID, res.Delivery.ID); err != nil {
+		t.Fatal(err)
+	}
+	close(gate)
+	waitUntil(t, "the delivery after the replay", func() bool { return len(sh.deliveries()) == 2 })
+	got := sh.deliveries()
+	if got[0].ID != got[1].ID {
+		t.Fatalf("the replay changed the event id: %s, %s", got[0].ID, got[1].ID)
+	}
+	waitUntil(t, "the delivery delivered", func() bool {
+		d, err := e.Store().GetDelivery(s.ID, res.Delivery.ID)
+		return err == nil && d.State == storage.DeliveryDelivered
+	})
+	time.Sleep(100 * time.Millisecond)
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("%d attempts, want 2", n)
+	}
+}

@@ -68,11 +68,14 @@ func (g *flightGroup[T]) doSince(key string, since time.Time, fn func() (T, erro
 // workers (and, for CinetPay calls, the rate budget) is the only limit on the rate.
 //
 // Each item is taken again by the handler under the store's own guard (a lease, a re-read),
-// so an item listed twice is never worked on twice at once.
+// so an item listed twice is never worked on twice at once. An item listed while in flight is
+// skipped; a handler that leaves its item due at once (a delivery replayed during its attempt)
+// returns true, and the listing runs again when the item is no longer in flight.
 func pump[T any](ctx context.Context, e *Engine, wake <-chan struct{}, workers int, what string,
-	due func(n int) ([]T, error), key func(T) string, handle func(T)) {
+	due func(n int) ([]T, error), key func(T) string, handle func(T) (dueAgain bool)) {
 	work := make(chan T)
 	inflight := newKeySet()
+	again := make(chan struct{}, 1)
 	for range workers {
 		if !e.spawn(func() {
 			for {
@@ -80,8 +83,14 @@ func pump[T any](ctx context.Context, e *Engine, wake <-chan struct{}, workers i
 				case <-ctx.Done():
 					return
 				case it := <-work:
-					handle(it)
+					dueAgain := handle(it)
 					inflight.remove(key(it))
+					if dueAgain {
+						select {
+						case again <- struct{}{}:
+						default:
+						}
+					}
 				}
 			}
 		}) {
@@ -117,6 +126,7 @@ func pump[T any](ctx context.Context, e *Engine, wake <-chan struct{}, workers i
 			return
 		case <-tick.C:
 		case <-wake:
+		case <-again:
 		}
 	}
 }

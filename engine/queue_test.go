@@ -47,7 +47,7 @@ func TestFinishedWorkerTakesTheNextItem(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var running, most atomic.Int32
-	go pump(ctx, e, nil, 1, "test items", due, func(s string) string { return s }, func(it string) {
+	go pump(ctx, e, nil, 1, "test items", due, func(s string) string { return s }, func(it string) bool {
 		if n := running.Add(1); n > most.Load() {
 			most.Store(n)
 		}
@@ -56,6 +56,7 @@ func TestFinishedWorkerTakesTheNextItem(t *testing.T) {
 		mu.Lock()
 		done = append(done, it)
 		mu.Unlock()
+		return false
 	})
 	waitUntil(t, "the five items, one worker, no tick", func() bool {
 		mu.Lock()

@@ -983,7 +983,8 @@ func (s *Badger) commitDelivery(k Key, fn func(d *Delivery) error) (Delivery, er
 	return out, err
 }
 
-// Replay implements Store. A replay during an attempt lets the attempt finish first.
+// Replay implements Store. A replay during an attempt lets the attempt finish first, which
+// leaves the delivery due at once (see finishAttempt).
 func (s *Badger) Replay(site, id string, now time.Time) (Delivery, error) {
 	if err := checkParts(site, id); err != nil {
 		return Delivery{}, ErrNotFound

@@ -693,7 +693,7 @@ func (s *Postgres) FinishAttempt(site, id string, attempt int, r AttemptResult) 
 var errStaleCommit = errors.New("stale attempt, lease ended")
 
 // Replay implements Store. A replay during an attempt lets the attempt finish first (the
-// lease is kept).
+// lease is kept), which leaves the delivery due at once (see finishAttempt).
 func (s *Postgres) Replay(site, id string, now time.Time) (Delivery, error) {
 	if err := checkParts(site, id); err != nil {
 		return Delivery{}, ErrNotFound

@@ -141,17 +141,24 @@ func finishAttempt(d *Delivery, attempt int, start time.Time, r AttemptResult) e
 	if d.State != DeliveryPending {
 		return ErrStaleAttempt
 	}
+	// replayed while the attempt was in flight: the attempt belongs to the round before, and
+	// the replay asked for one begun after it, whatever this one gave: due at once
+	replayed := d.Since.After(start)
 	d.Attempts = attempt
-	d.RoundAttempts++
+	if !replayed {
+		d.RoundAttempts++
+	}
 	d.LastAttempt = start
 	d.LastHTTPStatus, d.LastError = r.HTTPStatus, r.Error
 	switch {
+	case replayed:
+		if r.Delivered {
+			d.DeliveredAt, d.LastError = r.At, ""
+		}
+		d.NextAttempt = r.At
 	case r.Delivered:
 		d.State, d.DeliveredAt, d.NextAttempt = DeliveryDelivered, r.At, time.Time{}
 		d.LastError = ""
-	case r.GiveUp && d.Since.After(start):
-		// replayed during the attempt: a new round began, and it is not over
-		d.NextAttempt = r.At
 	case r.GiveUp:
 		d.State, d.NextAttempt = DeliveryFailed, time.Time{}
 	default:

@@ -39,7 +39,8 @@ type Store interface {
 	BeginAttempt(site, id string, now time.Time, lease time.Duration) (Delivery, error)
 	// FinishAttempt records the outcome of the attempt BeginAttempt returned.
 	FinishAttempt(site, id string, attempt int, r AttemptResult) (Delivery, error)
-	// Replay puts a delivery back in the queue, due at now.
+	// Replay puts a delivery back in the queue, due at now, for a new round of attempts; an
+	// attempt in flight finishes first, and the delivery is then due at once whatever it got.
 	Replay(site, id string, now time.Time) (Delivery, error)
 
 	// ListPayments and ListDeliveries serve the admin API.

@@ -174,7 +174,8 @@ func testLeaseEnd(t *testing.T, s storage.Store) {
 	}
 }
 
-// A replay during an attempt lets the attempt finish first.
+// A replay during an attempt lets the attempt finish first, then makes another: the one in
+// flight began before the replay, which asks for a delivery after it.
 func testReplayDuringAttempt(t *testing.T, s storage.Store) {
 	id := accepted(t, s, "1", "O", t0)
 	d, err := s.BeginAttempt("1", id, t0, time.Minute)
@@ -190,8 +191,23 @@ func testReplayDuringAttempt(t *testing.T, s storage.Store) {
 	if due, _ := s.DueDeliveries(t0.Add(2*time.Second), 10); len(due) != 0 {
 		t.Fatalf("due during the attempt: %v", ids(due))
 	}
-	if f, err := s.FinishAttempt("1", id, d.Attempts, storage.AttemptResult{At: t0.Add(3 * time.Second), Delivered: true}); err != nil || f.State != storage.DeliveryDelivered {
-		t.Fatalf("finish: %+v %v", f, err)
+	// the attempt began before the replay, which asked for another: still pending, due at once,
+	// its round not counting the attempt of the round before
+	f, err := s.FinishAttempt("1", id, d.Attempts, storage.AttemptResult{At: t0.Add(3 * time.Second), Delivered: true, HTTPStatus: 204})
+	if err != nil || f.State != storage.DeliveryPending || !f.NextAttempt.Equal(t0.Add(3*time.Second)) ||
+		f.RoundAttempts != 0 || f.Attempts != 1 || !f.DeliveredAt.Equal(t0.Add(3*time.Second)) || f.LastHTTPStatus != 204 {
+		t.Fatalf("finish of the attempt begun before the replay: %+v %v", f, err)
+	}
+	if due, _ := s.DueDeliveries(t0.Add(3*time.Second), 10); len(due) != 1 || due[0].ID != id {
+		t.Fatalf("not due after the replayed attempt: %v", ids(due))
+	}
+	d, err = s.BeginAttempt("1", id, t0.Add(4*time.Second), time.Minute)
+	if err != nil || d.Attempts != 2 || d.RoundAttempts != 1 {
+		t.Fatalf("begin after the replay: %+v %v", d, err)
+	}
+	if f, err := s.FinishAttempt("1", id, d.Attempts, storage.AttemptResult{At: t0.Add(5 * time.Second), Delivered: true}); err != nil ||
+		f.State != storage.DeliveryDelivered || !f.DeliveredAt.Equal(t0.Add(5*time.Second)) {
+		t.Fatalf("finish after the replay: %+v %v", f, err)
 	}
 }
 
