@@ -129,7 +129,7 @@ func parseFlags() (*config, error) {
 	flag.IntVar(&c.adminReqs, "admin-requests", 50, "requests per admin endpoint")
 	flag.DurationVar(&c.adminBudget, "admin-budget", 15*time.Second, "longest time per admin endpoint (at least 5 requests are made)")
 	flag.StringVar(&c.cache, "cache", "", "directory keeping seeded stored sets across invocations (keyed by the storage package's sources)")
-	flag.StringVar(&c.profile, "profile", "", "directory to save the Caddy under test's pprof CPU profile of each idle window and heap profile after the admin requests (profiling adds a little CPU)")
+	flag.StringVar(&c.profile, "profile", "", "directory to save the Caddy under test's pprof CPU profiles (each idle window, 2 s of the duplicate and of the first notifications) and heap profile after the admin requests (profiling adds a little CPU)")
 	flag.StringVar(&c.workdir, "workdir", "", "directory for the temporary stores (default: the system temp dir); its disk is the one measured")
 	flag.BoolVar(&flattenSeeded, "flatten", true, "compact seeded stores into one level before Caddy opens them, as a store grown over months is; false: Caddy compacts the bulk import's level-0 tables after start-up (CPU and memory the idle figures then include)")
 	flag.StringVar(&c.postgres, "postgres", "", "a PostgreSQL server's DSN: backlog and first run on it too, beside Badger in the same run (a fresh schema per run, the seeded store migrated into it)")

@@ -711,8 +711,10 @@ func (b *bench) notifyRun(run int, tpl *dataset, backend string, same *notifyFig
 	}
 	if b.cfg.has("duplicate") {
 		group := "duplicate notification" + suffix
+		profiled := b.profile("duplicate", backend, run, "/debug/pprof/profile?seconds=2")
 		dup := hammer(b.client, request{method: http.MethodPost, url: moduleURL + "/cinetpay/notify", body: body, header: hdr, want: http.StatusOK},
 			conc, b.cfg.seconds)
+		<-profiled
 		g := goal{ratioMin, 0.8, "≥ 0.8× plain"}
 		if backend == backendPostgres {
 			g = goal{} // the goals of the performance issue are Badger's
