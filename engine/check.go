@@ -156,8 +156,6 @@ func (e *Engine) checkOnce(s *Site, txid string, prio int) (storage.UpdateResult
 			err = errors.New("empty answer")
 		}
 		observeCall("check", started, err)
-	} else if !errors.Is(err, errBudgetUnreadable) {
-		err = fmt.Errorf("waiting for the rate limit: %w", err)
 	}
 	at := Now()
 	grace := s.StartGrace()

@@ -35,11 +35,17 @@ var checkLeaseWait = 100 * time.Millisecond
 // database failed). It is not a rate limit: the budget may well have room.
 var errBudgetUnreadable = errors.New("the shared rate budget could not be read from the store")
 
+// errRateWait: the wait for the rate budget (this process's limiter, or the shared budget) ran
+// out before a call could be made.
+var errRateWait = errors.New("waiting for the rate limit")
+
 // takeCall waits for the right to make one CinetPay call for site s: the site's limiter in this
 // process (priorities, order), then the budget shared by every process, if the store has one.
+// Its error says which: a wait that ran out ("waiting for the rate limit: ..."), or a budget
+// that could not be read (errBudgetUnreadable).
 func (e *Engine) takeCall(ctx context.Context, s *Site, prio int) error {
 	if err := e.limiter(s.ID).wait(ctx, prio); err != nil {
-		return err
+		return fmt.Errorf("%w: %w", errRateWait, err)
 	}
 	sh, ok := e.store.(storage.Shared)
 	if !ok {
@@ -57,7 +63,7 @@ func (e *Engine) takeCall(ctx context.Context, s *Site, prio int) error {
 		return nil
 	}
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
-		return fmt.Errorf("the shared rate budget is spent for %v: %w", wait.Round(time.Millisecond), context.DeadlineExceeded)
+		return fmt.Errorf("%w: the shared rate budget is spent for %v: %w", errRateWait, wait.Round(time.Millisecond), context.DeadlineExceeded)
 	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
@@ -65,7 +71,7 @@ func (e *Engine) takeCall(ctx context.Context, s *Site, prio int) error {
 	case <-t.C:
 		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return fmt.Errorf("%w: %w", errRateWait, ctx.Err())
 	}
 }
 
