@@ -97,12 +97,13 @@ func (e *Engine) deliver(ctx context.Context, d storage.Delivery) (dueAgain bool
 	}
 	fields := []zap.Field{zap.Int("attempt", fin.Attempts), zap.Int("http_status", status)}
 	switch {
-	case r.Delivered && fin.State == storage.DeliveryPending:
+	case r.Delivered:
 		metricDeliveries.WithLabelValues("delivered").Inc()
-		log.Info("result delivered to the shop; replayed during the attempt, so delivered again now", fields...)
-	case fin.State == storage.DeliveryDelivered:
-		metricDeliveries.WithLabelValues("delivered").Inc()
-		log.Info("result delivered to the shop", fields...)
+		msg := "result delivered to the shop"
+		if fin.State == storage.DeliveryPending {
+			msg += "; replayed during the attempt, so delivered again now"
+		}
+		log.Info(msg, fields...)
 	case fin.State == storage.DeliveryFailed:
 		metricDeliveries.WithLabelValues("given_up").Inc()
 		log.Error("delivery given up after retrying since "+leased.Since.UTC().Format(time.RFC3339)+

@@ -150,15 +150,14 @@ func finishAttempt(d *Delivery, attempt int, start time.Time, r AttemptResult) e
 	}
 	d.LastAttempt = start
 	d.LastHTTPStatus, d.LastError = r.HTTPStatus, r.Error
+	if r.Delivered {
+		d.DeliveredAt, d.LastError = r.At, ""
+	}
 	switch {
 	case replayed:
-		if r.Delivered {
-			d.DeliveredAt, d.LastError = r.At, ""
-		}
 		d.NextAttempt = r.At
 	case r.Delivered:
-		d.State, d.DeliveredAt, d.NextAttempt = DeliveryDelivered, r.At, time.Time{}
-		d.LastError = ""
+		d.State, d.NextAttempt = DeliveryDelivered, time.Time{}
 	case r.GiveUp:
 		d.State, d.NextAttempt = DeliveryFailed, time.Time{}
 	default:
