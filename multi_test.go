@@ -65,15 +65,14 @@ http://:%[2]d {
 
 // instance is one Caddy process of the cluster.
 type instance struct {
-	t          *testing.T
-	bin, cfg   string
-	port, adm  int
-	logDir     string
-	mu         sync.Mutex
-	cmd        *exec.Cmd
-	up         atomic.Bool
-	starts     int
-	killsTotal int
+	t         *testing.T
+	bin, cfg  string
+	port, adm int
+	logDir    string
+	mu        sync.Mutex
+	cmd       *exec.Cmd
+	exited    chan error // cmd.Wait's result, once the process ended
+	up        atomic.Bool
 }
 
 func (in *instance) start() {
@@ -86,7 +85,6 @@ func (in *instance) start() {
 func (in *instance) tryStart() error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	in.starts++
 	cmd := exec.Command(in.bin, "run", "--config", in.cfg, "--adapter", "caddyfile")
 	cmd.Env = append(os.Environ(), "HOME="+in.t.TempDir(), "XDG_DATA_HOME="+in.t.TempDir(), "XDG_CONFIG_HOME="+in.t.TempDir())
 	out, err := os.OpenFile(filepath.Join(in.logDir, fmt.Sprintf("stderr-%d.log", in.port)), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
@@ -97,10 +95,17 @@ func (in *instance) tryStart() error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	in.cmd = cmd
+	in.cmd, in.exited = cmd, make(chan error, 1)
+	go func(exited chan<- error) { exited <- cmd.Wait() }(in.exited)
 	base := fmt.Sprintf("http://127.0.0.1:%d", in.port)
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
+		select {
+		case err := <-in.exited:
+			in.exited <- err // for kill9
+			return fmt.Errorf("instance %d exited during its start (%v); see %s", in.port, err, in.logDir)
+		default:
+		}
 		resp, err := http.Get(base + "/cinetpay/notify")
 		if err == nil {
 			resp.Body.Close()
@@ -121,10 +126,9 @@ func (in *instance) kill9() {
 	in.up.Store(false)
 	if in.cmd != nil && in.cmd.Process != nil {
 		_ = in.cmd.Process.Kill()
-		_ = in.cmd.Wait()
-		in.killsTotal++
+		<-in.exited
 	}
-	in.cmd = nil
+	in.cmd, in.exited = nil, nil
 }
 
 // balancer spreads requests over the instances at random, trying the others when one does not
@@ -216,6 +220,7 @@ func TestPostgresSeveralInstancesUnderChaos(t *testing.T) {
 	var statMu sync.Mutex
 	statuses := map[string]map[int]int{}
 	var dbDown atomic.Bool
+	var outages atomic.Int32 // database stops begun
 	count := func(code int) {
 		phase := "up"
 		if dbDown.Load() {
@@ -281,10 +286,23 @@ func TestPostgresSeveralInstancesUnderChaos(t *testing.T) {
 			in.kill9()
 			kills.Add(1)
 			time.Sleep(time.Duration(100+rand.IntN(500)) * time.Millisecond)
-			for dbDown.Load() {
-				time.Sleep(100 * time.Millisecond)
+			// an instance cannot start without the database: a start that the outage began
+			// during is made again once the database is back
+			for {
+				for dbDown.Load() {
+					time.Sleep(100 * time.Millisecond)
+				}
+				before := outages.Load()
+				err := in.tryStart()
+				if err == nil {
+					break
+				}
+				if outages.Load() == before {
+					t.Error(err)
+					break
+				}
+				in.kill9()
 			}
-			in.start()
 		}
 	}()
 
@@ -345,6 +363,7 @@ func TestPostgresSeveralInstancesUnderChaos(t *testing.T) {
 			if i == orders/3 {
 				// the database stops for 10 s in the middle of the run
 				go func() {
+					outages.Add(1)
 					dbDown.Store(true)
 					pg.Stop()
 					time.Sleep(10 * time.Second)
